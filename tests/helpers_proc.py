@@ -134,7 +134,7 @@ def reader(path: str, tags: str, timeout: str) -> None:
             if hits and hits[0].record.text == sentinel_text(tag):
                 pending.discard((tag, strategy))
         m.search("what did the user say about trains?", k=10)
-        count = m.stats()["records"]
+        count = m.stats()["by_kind"].get("event", {}).get("active", 0)
         if not counts or counts[-1] != count:
             counts.append(count)
     _emit({"loops": loops, "counts": counts, "missing": sorted(map(list, pending))})

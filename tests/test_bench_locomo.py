@@ -418,7 +418,7 @@ def test_settings_are_checked_against_what_memory_takes(tmp_path: Path) -> None:
 def test_strategies_parse() -> None:
     assert parse_strategies("bm25, dense,bm25") == ["bm25", "dense"]
     assert parse_strategies("default") == ["default"]
-    with pytest.raises(InvalidInput, match="bm25, dense, hybrid, default"):
+    with pytest.raises(InvalidInput, match="bm25, dense, hybrid, layered, default"):
         parse_strategies("bm25,sparse")
     with pytest.raises(InvalidInput):
         parse_strategies(" , ")
@@ -429,7 +429,7 @@ def test_strategies_parse() -> None:
 
 def test_run_writes_outputs_that_agree_with_each_other(locomo10: Path, tmp_path: Path) -> None:
     out = tmp_path / "out"
-    strategies = ["bm25", "dense", "hybrid", "default"]
+    strategies = ["bm25", "dense", "hybrid", "layered", "default"]
     results = run_locomo(_config(locomo10, out, strategies=strategies, plots=True,
                                  settings={"max_text_bytes": 100_000}))  # fmt: skip
     for name in ("results.json", "results.md", "per_question.jsonl", "recall_at_k.png",
@@ -448,9 +448,9 @@ def test_run_writes_outputs_that_agree_with_each_other(locomo10: Path, tmp_path:
     assert set(results["latency_ms"]) == {"search_p50", "search_p95", "context_p50",
                                           "context_p95"}  # fmt: skip
     assert results["config"]["settings"] == {"max_text_bytes": 100_000}
-    assert results["config"]["default_strategy"] == "hybrid"
+    assert results["config"]["default_strategy"] == "layered"
     assert results["machine"]["cpu_model"]
-    assert results["ingest"]["turns"] == 12 and results["ingest"]["records"] == 12
+    assert results["ingest"]["turns"] == 12 and results["ingest"]["records"] > 12  # + derived
     assert results["ingest_per_s"] > 0 and results["peak_rss_mb"] > 0
     assert results["store_bytes"] > 0
     # Memory.context exists: coverage is measured for every budget.
@@ -491,9 +491,9 @@ def test_run_writes_outputs_that_agree_with_each_other(locomo10: Path, tmp_path:
             assert len(set(r["ranked_turns"])) == len(r["ranked_turns"])
             assert set(r["ranked_turns"]) <= {t.id for c in load_locomo(locomo10)[0]
                                               for t in c.turns}  # fmt: skip
-    # The default strategy is the library's default (hybrid): same ranking.
+    # The default strategy is the library's default (layered): same ranking.
     by = {(r["id"], r["strategy"]): r["ranked_turns"] for r in rows}
-    assert all(by[(r["id"], "default")] == by[(r["id"], "hybrid")] for r in rows)
+    assert all(by[(r["id"], "default")] == by[(r["id"], "layered")] for r in rows)
     # Each question's made-up topic word is in exactly one turn: BM25 puts it first.
     first = {r["question"]: r for r in rows if r["strategy"] == "bm25"}
     assert first["When did they do pottery?"]["ranked_turns"][0] == "D1:1"
@@ -547,6 +547,9 @@ def test_speaker_in_text_ablation(locomo10: Path, tmp_path: Path) -> None:
     assert "prefixed with 'Speaker: '" in (out / "results.md").read_text()
 
 
+_NO_FORMATION = {"facts": False, "episodes": False, "profiles": False, "topics": False}
+
+
 class _SessionFacts(Memory):
     """A memory that also stores, per session, a derived record standing for all of
     the session's turns (as formation will), and a context() built from search."""
@@ -562,6 +565,10 @@ class _SessionFacts(Memory):
         self.store.insert([fact], self.embedder.embed([fact.text]), actor=None)
         return records
 
+    def search(self, query: str, **kw: Any) -> list[Any]:  # type: ignore[override]
+        kw.setdefault("kinds", ["event", "episode"])  # derived ones only when asked for
+        return super().search(query, **kw)
+
     def context(self, query: str, *, budget_tokens: int, user_id: str | None = None) -> Any:
         hits = self.search(query, k=2 if budget_tokens < 1000 else 4, user_id=user_id,
                            strategy="bm25", kinds=["event"])  # fmt: skip
@@ -576,11 +583,11 @@ def test_derived_hits_and_context_through_a_real_store(
 
     def fake_make(path: Path, embedder: Any, settings: Any) -> Memory:
         made.append(path.name)
-        return _SessionFacts(path, embedder=embedder)
+        return _SessionFacts(path, embedder=embedder, settings=_NO_FORMATION)
 
     monkeypatch.setattr(harness, "make_memory", fake_make)
     out = tmp_path / "out"
-    results = run_locomo(_config(locomo10, out, strategies=["bm25"]))
+    results = run_locomo(_config(locomo10, out, strategies=["dense"]))
     assert made == ["locomo-conv-a.db"] * 2 + ["locomo-conv-b.db"] * 2
     rows = _jsonl(out / "per_question.jsonl")
     assert results["ingest"]["records"] == 12 + 4  # 4 sessions, one episode each

@@ -178,11 +178,12 @@ def test_tiny_run_plots_are_valid_pngs(tiny_run: tuple[dict[str, Any], Path]) ->
 def test_tiny_run_figures_are_consistent(tiny_run: tuple[dict[str, Any], Path]) -> None:
     results, _ = tiny_run
     (r,) = results["results"]
-    assert r["records"] == 300 and r["corpus"]["turns"] == 300
+    assert r["records"] > 300 and r["corpus"]["turns"] == 300  # the turns and derived memories
     assert r["ingest"]["turns"] == 300 and r["ingest"]["turns_per_s"] > 0
     assert 0 < r["ingest"]["embed_seconds"] < r["ingest"]["seconds"]
-    assert r["storage"]["bytes_per_record"] * 300 == pytest.approx(r["storage"]["file_bytes"])
-    for name in (*STRATEGIES, "hybrid_user_scoped"):
+    per_record = r["storage"]["bytes_per_record"]
+    assert per_record * r["records"] == pytest.approx(r["storage"]["file_bytes"])
+    for name in (*STRATEGIES, "layered_user_scoped"):
         figures = r["search"][name]
         assert figures["n"] == 20
         assert 0 < figures["p50_ms"] <= figures["p95_ms"] <= figures["max_ms"]
@@ -199,7 +200,7 @@ def test_tiny_run_figures_are_consistent(tiny_run: tuple[dict[str, Any], Path]) 
 def test_tiny_run_dense_search_is_exact(tiny_run: tuple[dict[str, Any], Path]) -> None:
     results, _ = tiny_run
     vectors = results["results"][0]["vector_index"]
-    assert vectors["vectors"] == 300 and vectors["dim"] == 64
+    assert vectors["vectors"] == 300 and vectors["dim"] == 64  # the turns, as stored
     assert vectors["recall_at_10"] == 1.0
     assert vectors["index_recall_at_10_k10"] == 1.0
     assert vectors["max_score_diff"] < 1e-5

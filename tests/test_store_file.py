@@ -120,7 +120,10 @@ def test_a_version_1_file_migrates_only_when_asked(
 ) -> None:
     with monkeypatch.context() as patch:
         patch.setattr(sqlite_store, "SCHEMA_VERSION", 1)  # write the first schema only
-        with Memory(db_path, embedder="hash") as m:
+        # Version 1 had no formation (its state table came with version 3).
+        off = {"facts": False, "episodes": False, "profiles": False, "topics": False,
+               "novelty": False}  # fmt: skip
+        with Memory(db_path, embedder="hash", settings=off) as m:
             [mine] = m.add("walrus in the bay", user_id="ann")
             m.add("walrus on the ice", user_id="bob")
             [gone] = m.add("walrus deleted", user_id="ann")
@@ -132,6 +135,21 @@ def test_a_version_1_file_migrates_only_when_asked(
         hits = m.search("walrus", user_id="ann", strategy="bm25")
         assert [h.record.id for h in hits] == [mine.id]  # in scope, deleted one left out
         assert len(m.search("walrus", strategy="bm25")) == 2
+        # Formation works on the migrated file, and its facts stay out of full text.
+        [turn] = m.add(
+            [{"name": "Ann", "content": "I saw a walrus yesterday. It was huge."}],
+            user_id="ann",
+            session_id="s",
+            occurred_at="2023-05-08T10:00:00Z",
+        )
+        facts = m.list(user_id="ann", kinds=["fact"]).records
+        texts = sorted(f.text for f in facts)
+        assert texts == ["Ann saw a walrus yesterday (7 May 2023).", "It was huge."]
+        assert all(f.source_ids == [turn.id] for f in facts)
+        assert all(
+            not h.record.source_ids
+            for h in m.search("walrus", strategy="bm25", kinds=["fact", "event"])
+        )
     conn = sqlite3.connect(db_path)
     assert conn.execute("PRAGMA integrity_check").fetchone() == ("ok",)
     version = conn.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()

@@ -66,10 +66,11 @@ def test_export_import_round_trip_is_lossless(batch: list[dict], ops: list[int])
             except Exception:  # deleted already: later ops on it are NotFound
                 pass
         buffer = io.StringIO()
-        assert src.export(buffer) == len(records)
+        stored = src.stats()["records"]  # the turns and what formation derived from them
+        assert src.export(buffer) == stored >= len(records)
         dst = Memory(Path(folder) / "b.db", embedder="hash")
         buffer.seek(0)
-        assert dst.import_(buffer) == len(records)
+        assert dst.import_(buffer) == stored
         before = _snapshot(src)
         after = _snapshot(dst)
         assert [(r, v) for r, v, _ in after] == [(r, v) for r, v, _ in before]

@@ -3,9 +3,14 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
+from dataclasses import dataclass, fields, replace
 from pathlib import Path
+from typing import Any
 
 import platformdirs
+
+from memstrata.errors import ConfigError
 
 ENV_DB = "MEMSTRATA_DB"
 ENV_EMBEDDER = "MEMSTRATA_EMBEDDER"
@@ -23,3 +28,90 @@ def default_db_path(environ: dict[str, str] | None = None) -> Path:
 def default_embedder_spec(environ: dict[str, str] | None = None) -> str:
     env = os.environ if environ is None else environ
     return env.get(ENV_EMBEDDER) or "minilm"
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Every policy of the engine, each one a switch that `memstrata bench --set`
+    can flip, so that what a mechanism adds can be measured by turning it off.
+
+    Write path (formation):
+      `facts`: split turns into statements, first person resolved to the speaker,
+      relative times resolved into dates, entities found (L3).
+      `episodes`: topic segments of each session with an extractive summary and a
+      centroid (L2). `profiles`: per-entity profiles of salient facts (L4).
+      `topics`: online k-means topic clusters over event vectors (L4).
+      `novelty`: each new event's novelty, a salience prior.
+    Read path (the "layered" strategy):
+      `text_weight`: share of full text (BM25) against vectors in the score.
+      `fact_weight`: share of an event's best statement against its whole text in
+      the vector score. `name_boost`: added when the event's speaker or entities are
+      named in the query. `neighbour_weight`: share of an event's score passed to
+      the turns just before and after it in its session (a question and its answer).
+      `episode_boost`, `topic_boost`: added to events in the best-matching episodes
+      and topics (coarse to fine). `time_boost`: added when an event's time falls
+      in the query's time range. `salience_weight`: the strength of the salience prior.
+    Context: `profile_share`: the share of the budget the stable profile prefix
+    may take.
+    """
+
+    max_text_bytes: int = DEFAULT_MAX_TEXT_BYTES
+    embed_speaker: bool = True
+    facts: bool = True
+    episodes: bool = True
+    profiles: bool = True
+    topics: bool = True
+    novelty: bool = True
+    text_weight: float = 0.5
+    fact_weight: float = 0.3
+    name_boost: float = 0.1
+    neighbour_weight: float = 0.2
+    episode_boost: float = 0.0
+    topic_boost: float = 0.0
+    time_boost: float = 0.1
+    salience_weight: float = 0.1
+    profile_share: float = 0.15
+
+    @classmethod
+    def build(
+        cls, settings: Settings | Mapping[str, Any] | None = None, **overrides: Any
+    ) -> Settings:
+        """Settings from a `Settings`, a mapping and keyword overrides (later wins);
+        ConfigError naming the key for an unknown name or a value of the wrong type."""
+        base = settings if isinstance(settings, Settings) else cls()
+        values = dict(settings) if isinstance(settings, Mapping) else {}
+        if settings is not None and not isinstance(settings, (Settings, Mapping)):
+            raise ConfigError(
+                f"settings must be a Settings or a dict, got {type(settings).__name__}"
+            )
+        values.update(overrides)
+        known = {f.name: f for f in fields(cls)}
+        for key, value in values.items():
+            if key not in known:
+                raise ConfigError(
+                    f"unknown setting {key!r}; known settings: {', '.join(sorted(known))}"
+                )
+            default = getattr(cls, key)
+            ok = isinstance(value, type(default)) and (
+                isinstance(value, bool) == isinstance(default, bool)
+            )
+            if (
+                isinstance(default, float)
+                and isinstance(value, int)
+                and not isinstance(value, bool)
+            ):
+                value = values[key] = float(value)
+                ok = True
+            if not ok:
+                raise ConfigError(
+                    f"setting {key!r} expects {type(default).__name__} (default {default!r}), "
+                    f"got {value!r}"
+                )
+            if isinstance(value, (int, float)) and not isinstance(value, bool) and value < 0:
+                raise ConfigError(f"setting {key!r} must not be negative, got {value!r}")
+        if "max_text_bytes" in values and values["max_text_bytes"] < 1:
+            raise ConfigError("setting 'max_text_bytes' must be at least 1")
+        return replace(base, **values)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {f.name: getattr(self, f.name) for f in fields(self)}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import builtins
+import copy
 import dataclasses
 import os
 import threading
@@ -16,12 +17,15 @@ from typing import IO, Any
 import numpy as np
 
 from memstrata import transfer
-from memstrata.config import DEFAULT_MAX_TEXT_BYTES, default_db_path
+from memstrata.config import Settings, default_db_path
 from memstrata.embed import Embedder, load_embedder
-from memstrata.errors import EmbeddingError, InvalidInput
+from memstrata.errors import EmbeddingError, InvalidInput, NotFound
+from memstrata.form.formation import Former, links_for, next_links
 from memstrata.ids import new_id, now
+from memstrata.retrieve import layered
 from memstrata.retrieve.context import Context, TokenCounter, assemble, estimate_tokens
 from memstrata.retrieve.fusion import rrf
+from memstrata.retrieve.query import analyse
 from memstrata.store.base import EmbedderInfo, Filters, Store
 from memstrata.store.sqlite import SQLiteStore
 from memstrata.types import STATUSES, HistoryEntry, Hit, Page, Record, Scope
@@ -39,12 +43,13 @@ from memstrata.validate import (
     make_scope,
 )
 
-STRATEGIES = ("hybrid", "bm25", "dense")
+STRATEGIES = ("layered", "hybrid", "bm25", "dense")
 MAX_BATCH = 10_000
 MAX_K = 1_000
 MAX_BUDGET = 1_000_000
 _CANDIDATES = 100
 _QUERY_CACHE = 256
+_PROFILES = 50  # profiles considered for the stable prefix
 
 
 class Memory:
@@ -64,17 +69,18 @@ class Memory:
         path: str | os.PathLike[str] | None = None,
         *,
         embedder: str | Embedder | None = None,
-        max_text_bytes: int = DEFAULT_MAX_TEXT_BYTES,
         migrate: bool = False,
         store: Store | None = None,
-        embed_speaker: bool = True,
+        settings: Settings | Mapping[str, Any] | None = None,
+        **overrides: Any,
     ) -> None:
+        self.settings = Settings.build(settings, **overrides)
         self.embedder = load_embedder(embedder)
         # Questions name people ("what did Caroline…"); turns seldom name their speaker.
         # Embedding "speaker: text" lets dense search see who said it (LoCoMo dev split:
         # dense recall@10 0.26 -> 0.49). The stored text stays verbatim.
-        self.embed_speaker = embed_speaker
-        self.max_text_bytes = max_text_bytes
+        self.embed_speaker = self.settings.embed_speaker
+        self.max_text_bytes = self.settings.max_text_bytes
         self.store: Any = (
             store
             if store is not None
@@ -84,6 +90,8 @@ class Memory:
         self._query_cache: OrderedDict[str, np.ndarray] = OrderedDict()
         self._cache_lock = threading.Lock()
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="memstrata-embed")
+        self._former = Former(self.store, self.embedder.embed, self.settings)
+        self._write_lock = threading.Lock()  # one add at a time forms a session's episodes
 
     # ------------------------------------------------------------------ write
 
@@ -126,8 +134,30 @@ class Memory:
                 stacklevel=2,
             )
             vectors = None
-        self.store.insert(records, vectors, actor=actor)
+        with self._write_lock:
+            previous = self.store.last_of_session(scope, "event") if scope.session_id else None
+            topics = self._former.prepare(records, vectors)
+            self.store.insert(records, vectors, actor=actor, links=next_links(previous, records))
+            self._form(records, vectors, previous, topics)
         return records
+
+    def _form(
+        self, records: builtins.list[Record], vectors: np.ndarray | None, previous: Record | None,
+        topics: dict[str, Any],
+    ) -> None:  # fmt: skip
+        """Derive facts, episodes, profiles and topics from stored events. The events
+        are already safe: a failure here is counted and warned about, never raised."""
+        try:
+            derived = self._former.run(records, vectors, previous, topics)
+        except EmbeddingError as exc:
+            self.store.count("formation_skipped", len(records))
+            warnings.warn(f"formation skipped for {len(records)} events: {exc}", stacklevel=3)
+            return
+        if derived.records or derived.revised or derived.links or derived.state:
+            self.store.save_derived(
+                derived.records, derived.matrix(), links=derived.links,
+                revised=derived.revised, state=derived.state, actor="formation",
+            )  # fmt: skip
 
     def _record(
         self,
@@ -207,7 +237,7 @@ class Memory:
         if text is not None:
             revised = dataclasses.replace(current, text=changes["text"])
             vector = self._embed_records([revised])[0]
-        return self.store.revise(
+        record = self.store.revise(
             record_id,
             scope,
             lambda _: changes,
@@ -216,6 +246,13 @@ class Memory:
             expected_version=expected_version,
             actor=actor,
         )
+        if text is not None or occurred_at is not None:
+            # Derived memories carry the old words or dates: replace them.
+            self._drop_derived(record.id, scope.namespace, purge=False)
+            if record.kind == "event":
+                with self._write_lock:
+                    self._form([record], None, None, {})
+        return record
 
     def delete(
         self,
@@ -230,7 +267,7 @@ class Memory:
         """Tombstone a record: gone from search, get and list; kept in history.
         Use `purge` to erase its content."""
         scope = make_scope(namespace, user_id, agent_id, session_id)
-        return self.store.revise(
+        record = self.store.revise(
             _check_id(record_id),
             scope,
             lambda _: {"status": "deleted"},
@@ -239,6 +276,29 @@ class Memory:
             expected_version=None,
             actor=actor,
         )
+        self._drop_derived(record.id, scope.namespace, purge=False)
+        return record
+
+    def _drop_derived(self, record_id: str, namespace: str, *, purge: bool) -> None:
+        """Delete (or purge) every derived memory that carries this record's content:
+        its facts, the episode summaries that quote it, the profiles that hold those
+        facts, recursively."""
+        todo, seen = [record_id], {record_id}
+        while todo:
+            carriers = self.store.linked(todo, "evidence", reverse=True)
+            todo = [d for ds in carriers.values() for d in ds if d not in seen]
+            seen.update(todo)
+            for derived_id in todo:
+                try:
+                    if purge:
+                        self.store.purge(derived_id, Scope(namespace),
+                                         actor="formation")  # fmt: skip
+                    else:
+                        self.store.revise(derived_id, Scope(namespace),
+                                          lambda _: {"status": "deleted"}, None, op="delete",
+                                          expected_version=None, actor="formation")  # fmt: skip
+                except NotFound:
+                    continue  # already gone
 
     def purge(
         self,
@@ -254,6 +314,7 @@ class Memory:
         (privacy erasure). The erasure itself is recorded."""
         scope = make_scope(namespace, user_id, agent_id, session_id)
         self.store.purge(_check_id(record_id), scope, actor=actor)
+        self._drop_derived(record_id, scope.namespace, purge=True)
 
     def feedback(
         self,
@@ -347,13 +408,19 @@ class Memory:
         since: Any = None,
         until: Any = None,
         metadata: Mapping[str, Any] | None = None,
-        strategy: str = "hybrid",
+        strategy: str = "layered",
     ) -> builtins.list[Hit]:
         """The memories that best match `query`, best first.
 
-        `strategy` is "hybrid" (BM25 and dense fused by reciprocal rank fusion),
-        "bm25" or "dense". Each hit's `sources` says which source ranked it where.
-        `offset` pages through the fused ranking.
+        `strategy` "layered" (the default) scores each piece of evidence (a turn, or
+        a fact or insight stored as such) by full text, by its vector and its
+        statements' vectors, by the names and times the query mentions, by the
+        episodes and topics it belongs to and by its salience; each hit's `facts`
+        are the statements drawn from it that matched, with resolved dates.
+        "hybrid" fuses BM25 and dense ranks of the records as stored (derived ones
+        only when `kinds` asks for them) by reciprocal rank fusion; "bm25" and
+        "dense" use one source. `sources` says which source
+        ranked a hit where. `offset` pages through the ranking.
 
         >>> for hit in m.search("where does alice live?", user_id="alice", k=5):
         ...     print(hit.score, hit.record.text)
@@ -366,29 +433,47 @@ class Memory:
             raise InvalidInput(f"strategy must be one of {', '.join(STRATEGIES)}; got {strategy!r}")
         filters = _filters(kinds, since, until, metadata)
         depth = max(_CANDIDATES, k + offset)
-        ranked: dict[str, builtins.list[tuple[str, float]]] = {}
         dense_job = None
-        if strategy in ("hybrid", "dense"):
+        if strategy != "bm25":
             # The query's embedding runs beside the full-text query (both release the GIL).
             dense_job = self._pool.submit(self._embed_one, query, for_query=True)
+        if strategy == "layered":
+            info = analyse(query)
+            vector = self._query_vector(dense_job, required=False)
+            found = layered.search(
+                self.store, query, vector, info, scope, filters, k + offset, self.settings
+            )[offset:]
+            return [
+                Hit(record=copy.copy(e.record), score=e.score, sources=layered.as_sources(e),
+                    facts=[copy.copy(f) for f in layered.fact_records(e)])
+                for e in found
+            ]  # fmt: skip
+        ranked: dict[str, builtins.list[tuple[str, float]]] = {}
         if strategy in ("hybrid", "bm25"):
             ranked["bm25"] = self.store.text_search(query, scope, filters, depth)
-        if dense_job is not None:
-            try:
-                vector = dense_job.result()
-            except EmbeddingError as exc:
-                if strategy == "dense":
-                    raise
-                warnings.warn(f"dense search skipped, full text only: {exc}", stacklevel=2)
-            else:
-                ranked["dense"] = self.store.vector_search(vector, scope, filters, depth)
-        fused = rrf(ranked)[offset : offset + k]
-        records = {r.id: r for r in self.store.get_many([f[0] for f in fused], scope)}
+        vector = self._query_vector(dense_job, required=strategy == "dense")
+        if vector is not None:
+            ranked["dense"] = self.store.vector_search(vector, scope, filters, depth)
+        ids = list(dict.fromkeys(i for hits in ranked.values() for i, _ in hits))
+        records = {r.id: r for r in self.store.get_many(ids, scope)}
+        if kinds is None:  # flat search is over memories as stored, not derived views of them
+            records = {i: r for i, r in records.items() if not r.source_ids}
+        ranked = {name: [h for h in hits if h[0] in records] for name, hits in ranked.items()}
         return [
             Hit(record=records[i], score=score, sources=sources)
-            for i, score, sources in fused
-            if i in records
+            for i, score, sources in rrf(ranked)[offset : offset + k]
         ]
+
+    def _query_vector(self, job: Any, *, required: bool) -> np.ndarray | None:
+        if job is None:
+            return None
+        try:
+            return job.result()  # type: ignore[no-any-return]
+        except EmbeddingError as exc:
+            if required:
+                raise
+            warnings.warn(f"dense search skipped, full text only: {exc}", stacklevel=3)
+            return None
 
     def context(
         self,
@@ -403,10 +488,13 @@ class Memory:
         recent: int = 8,
         token_counter: TokenCounter | None = None,
     ) -> Context:
-        """A prompt-ready block for `query` that never exceeds `budget_tokens`: the
-        relevant memories (searched across the whole scope, best first, each with its
-        date and speaker), then the last `recent` turns of `session_id`, the current
-        session, in order. `token_counter` counts exactly (e.g. a tokenizer's
+        """A prompt-ready block for `query` that never exceeds `budget_tokens`: first a
+        stable prefix of profiles (the most salient facts about the people and things
+        with the most facts, in a fixed order, within `profile_share` of the budget, so
+        that an LLM's prompt cache keeps hitting), then the relevant memories (searched
+        across the whole scope, best first, each with its date, its speaker and the
+        dates its relative times meant), then the last `recent` turns of `session_id`,
+        the current session, in order. `token_counter` counts exactly (e.g. a tokenizer's
         `len(encode(text))`); the default is a fast estimate. `.text` goes into the
         prompt; `.parts` say which records each line came from.
 
@@ -425,8 +513,28 @@ class Memory:
                 session_id=session_id, kinds=["event"], limit=min(recent, MAX_K),
             )  # fmt: skip
             tail = list(reversed(page.records))
-        sections = [("relevant", [h.record for h in hits]), ("recent", tail)]
+        prefix = self._profiles(namespace, user_id, agent_id)
+        cap = int(budget_tokens * self.settings.profile_share)
+        sections: builtins.list[Any] = [
+            ("profile", prefix, cap),
+            ("relevant", [h.record for h in hits]),
+            ("recent", tail),
+        ]
         return assemble(sections, budget_tokens, token_counter or estimate_tokens)
+
+    def _profiles(
+        self, namespace: str, user_id: str | None, agent_id: str | None
+    ) -> builtins.list[Record]:
+        """The stable prefix: profiles of the entities with the most facts, in a fixed
+        order (most facts first, then name), so the block starts the same way from one
+        question to the next and an LLM's prompt cache keeps hitting."""
+        if not self.settings.profiles or not self.settings.profile_share:
+            return []
+        page = self.list(namespace=namespace, user_id=user_id, agent_id=agent_id,
+                         kinds=["profile"], limit=_PROFILES)  # fmt: skip
+        mine = [p for p in page.records if p.scope.session_id is None]
+        return sorted(mine, key=lambda p: (-int(p.metadata.get("facts", 0)),
+                                           str(p.metadata.get("entity", ""))))  # fmt: skip
 
     def _embed_records(self, records: Sequence[Record]) -> np.ndarray:
         texts = [
@@ -511,7 +619,7 @@ class Memory:
         are skipped. With `namespace`, every record moves into that namespace;
         without it, each keeps its own. Returns the number inserted."""
         target = None if namespace is None else make_scope(namespace).namespace
-        return transfer.import_jsonl(
+        inserted = transfer.import_jsonl(
             self.store,
             source,
             self._embed_records,
@@ -520,6 +628,12 @@ class Memory:
             actor,
             self.max_text_bytes,
         )
+        if inserted:
+            # Links are not exported: rebuild them (provenance, sessions, entities).
+            for ns in [target] if target else self.store.namespaces():
+                records = [r for r, _ in self.store.iter_records(Scope(ns))]
+                self.store.add_links(links_for(records))
+        return inserted
 
     def store_scope(
         self,

@@ -96,15 +96,20 @@ class Hit:
     """A search result: the record, its fused score, and where the score came from.
 
     `sources` maps each retrieval source ("bm25", "dense", …) to a dict with that
-    source's `rank` (1-based) and raw `score`.
+    source's `rank` (1-based) and raw `score`. `facts`: the statements drawn from the
+    record that matched the query (layered search), best first.
     """
 
     record: Record
     score: float
     sources: dict[str, dict[str, float]] = field(default_factory=dict)
+    facts: list[Record] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"score": self.score, "sources": self.sources, "record": self.record.to_dict()}
+        out = {"score": self.score, "sources": self.sources, "record": self.record.to_dict()}
+        if self.facts:
+            out["facts"] = [f.to_dict() for f in self.facts]
+        return out
 
 
 @dataclass

@@ -33,19 +33,19 @@ from memstrata.bench.metrics import (
     expand_provenance,
     question_scores,
 )
+from memstrata.config import Settings
 from memstrata.embed import Embedder, load_embedder
 from memstrata.errors import ConfigError, InvalidInput
 from memstrata.memory import MAX_BATCH, Memory
 
 BUDGETS: tuple[int, ...] = (500, 1000, 2000)
-STRATEGY_CHOICES: tuple[str, ...] = ("bm25", "dense", "hybrid", "default")
+STRATEGY_CHOICES: tuple[str, ...] = ("bm25", "dense", "hybrid", "layered", "default")
 WARMUP_QUERIES = (
     "what did we talk about last time?",
     "plans for the weekend",
     "how is the family doing",
 )
 ADD_BATCH = 256
-_NOT_SETTINGS = frozenset({"self", "path", "embedder", "store", "migrate"})
 
 Log = Callable[[str], None]
 
@@ -176,18 +176,9 @@ def default_strategy() -> str:
 
 
 def known_settings() -> dict[str, Any]:
-    """Settings `--set` can change: the keyword arguments of `Memory(...)` other than
-    the path, embedder, store and migrate flag, with their defaults. If `Memory`
-    takes a `settings` mapping, the library validates the keys itself (marked here
-    by the single key "*")."""
-    params = inspect.signature(Memory.__init__).parameters
-    if "settings" in params:
-        return {"*": None}
-    return {
-        name: p.default
-        for name, p in params.items()
-        if name not in _NOT_SETTINGS and p.kind is not inspect.Parameter.VAR_KEYWORD
-    }
+    """Settings `--set` can change: every field of `memstrata.Settings`, with its
+    default."""
+    return Settings().as_dict()
 
 
 def parse_settings(items: Sequence[str]) -> dict[str, Any]:
@@ -210,35 +201,13 @@ def parse_settings(items: Sequence[str]) -> dict[str, Any]:
 
 
 def check_settings(settings: Mapping[str, Any]) -> None:
-    """ConfigError for a key Memory does not take, or a value of the wrong type."""
-    known = known_settings()
-    if "*" in known:
-        return
-    for key, value in settings.items():
-        if key not in known:
-            names = ", ".join(sorted(known)) or "none"
-            raise ConfigError(
-                f"unknown setting {key!r}: this memstrata version has no such switch. Known "
-                f"settings (keyword arguments of Memory): {names}"
-            )
-        default = known[key]
-        expected = type(default)
-        ok = default is None or (isinstance(value, expected) and not isinstance(value, bool))
-        ok = ok or (expected is float and isinstance(value, int) and not isinstance(value, bool))
-        ok = ok or (expected is bool and isinstance(value, bool))
-        if not ok:
-            raise ConfigError(
-                f"setting {key!r} expects {expected.__name__} (default {default!r}), got {value!r}"
-            )
+    """ConfigError for a key `Settings` does not have, or a value of the wrong type."""
+    Settings.build(settings)
 
 
 def make_memory(path: Path, embedder: str | Embedder, settings: Mapping[str, Any]) -> Memory:
-    """The one place a benchmark opens a store: settings go to `Memory(...)` as
-    keyword arguments (or as `settings=` once the library takes a mapping)."""
-    check_settings(settings)
-    if "*" in known_settings():
-        return Memory(path, embedder=embedder, settings=dict(settings))  # type: ignore[call-arg]
-    return Memory(path, embedder=embedder, **dict(settings))
+    """The one place a benchmark opens a store, with `settings` as given."""
+    return Memory(path, embedder=embedder, settings=Settings.build(settings))
 
 
 def context_available(memory: Memory) -> bool:

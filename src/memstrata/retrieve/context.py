@@ -8,11 +8,14 @@ counter counts it.
 
 from __future__ import annotations
 
+import contextlib
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from memstrata.form.times import annotate, find_times
+from memstrata.ids import parse_stored_time
 from memstrata.types import Record
 
 TokenCounter = Callable[[str], int]
@@ -56,38 +59,51 @@ class Context:
         }
 
 
-SECTION_TITLES = {"relevant": "Relevant memories:", "recent": "Recent conversation:"}
+SECTION_TITLES = {
+    "profile": "What is known about the people and things involved:",
+    "relevant": "Relevant memories:",
+    "recent": "Recent conversation:",
+}
 
 
 def render_line(record: Record) -> str:
-    """`- [2023-05-08] Caroline: I went to the support group.` A memory's own line
-    breaks become spaces, so that each memory stays one line of the block."""
-    who = f"{record.speaker}: " if record.speaker else ""
-    return f"- [{record.occurred_at[:10]}] {who}{' '.join(record.text.splitlines())}"
+    """`- [2023-05-08] Caroline: I went to the support group yesterday (7 May 2023).`
+    Relative times are followed by the date they meant, resolved against the
+    memory's own date; a profile is its text. A memory's own line breaks become
+    spaces, so that each memory stays one line of the block."""
+    text = " ".join(record.text.splitlines())
+    if record.kind == "profile":
+        return f"- {text}"
+    if record.kind == "event":
+        with contextlib.suppress(ValueError):
+            text = annotate(text, find_times(text, parse_stored_time(record.occurred_at)))
+    who = f"{record.speaker}: " if record.speaker and record.kind == "event" else ""
+    return f"- [{record.occurred_at[:10]}] {who}{text}"
 
 
 def assemble(
-    sections: Sequence[tuple[str, Sequence[Record]]],
+    sections: Sequence[tuple[str, Sequence[Record]] | tuple[str, Sequence[Record], int]],
     budget_tokens: int,
     count: TokenCounter = estimate_tokens,
 ) -> Context:
     """Fill the budget section by section, lines in the order given; a record already
     placed is not repeated; a line that does not fit is skipped (a shorter one after
-    it may still fit)."""
+    it may still fit). A section may carry a cap: the tokens it may use at most."""
     lines: list[str] = []
     parts: list[ContextPart] = []
     used = 0
     seen: set[str] = set()
-    for section, records in sections:
+    for section, records, *cap in sections:
         title = SECTION_TITLES.get(section, f"{section}:")
         title_cost = count(title + "\n")
         titled = False
+        limit = min(budget_tokens, used + cap[0]) if cap else budget_tokens
         for record in records:
             if record.id in seen:
                 continue
             line = render_line(record)
             cost = count(line + "\n") + (0 if titled else title_cost)
-            if used + cost > budget_tokens:
+            if used + cost > limit:
                 continue
             if not titled:
                 lines.append(title)

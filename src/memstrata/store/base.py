@@ -28,6 +28,12 @@ class Filters:
     metadata: dict[str, Any] = field(default_factory=dict)
 
 
+Link = tuple[str, str, str, float]
+"""(src, dst, type, weight): `evidence` (a derived record to a record it carries),
+`part_of` (an event to its episode), `next` (an event to the one after it in its
+session), `about` (a fact to an entity key, "entity:<key>")."""
+
+
 @dataclass(frozen=True)
 class EmbedderInfo:
     name: str
@@ -56,8 +62,12 @@ class Store(Protocol):
         """The record if it is in `scope` (any status but purged content); NotFound
         otherwise, whether it does not exist or belongs to another scope."""
 
-    def get_many(self, record_ids: Sequence[str], scope: Scope) -> list[Record]:
-        """Those of `record_ids` visible in `scope`, in the order given."""
+    def get_many(
+        self, record_ids: Sequence[str], scope: Scope, *, shared: bool = False
+    ) -> list[Record]:
+        """Those of `record_ids` visible in `scope`, in the order given. With
+        `shared`, the records may be shared with a cache: the caller must not change
+        them."""
 
     def list_records(
         self, scope: Scope, filters: Filters, *, limit: int, cursor: str | None

@@ -8,7 +8,7 @@ file from an older one is migrated only when the caller asks (`migrate=True`, or
 
 from __future__ import annotations
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 # One term per scope part: the letter n, u, a or s, the value in hex (any text becomes
 # one token) and a closing 0 (a token ending in a digit is never stemmed). A missing
@@ -17,6 +17,8 @@ _SCOPE_TERMS = (
     "'n' || hex(namespace) || '0 u' || hex(coalesce(user_id, '')) || "
     "'0 a' || hex(coalesce(agent_id, '')) || '0 s' || hex(coalesce(session_id, '')) || '0'"
 )
+
+_INDEXED = "{r}.status NOT IN ('deleted', 'purged') AND {r}.source_ids = '[]'"
 
 # Each entry upgrades the schema from version i to i + 1.
 MIGRATIONS: list[list[str]] = [
@@ -137,6 +139,34 @@ MIGRATIONS: list[list[str]] = [
         """INSERT INTO records_fts (rowid, text, speaker, scope_terms)
            SELECT rowid, text, speaker, scope_terms FROM records
            WHERE status NOT IN ('deleted', 'purged')""",
+    ],
+    # 3: derived state that is not a record (topic centroids) and counters (formation
+    # failures); derived records (those with `source_ids`) stay out of the full-text
+    # index: their words are their evidence's words, which is indexed already.
+    [
+        "CREATE TABLE state (key TEXT PRIMARY KEY, value BLOB NOT NULL)",
+        "DROP TRIGGER records_fts_insert",
+        "DROP TRIGGER records_fts_delete",
+        "DROP TRIGGER records_fts_update",
+        f"""CREATE TRIGGER records_fts_insert AFTER INSERT ON records
+           WHEN {_INDEXED.format(r="new")} BEGIN
+             INSERT INTO records_fts (rowid, text, speaker, scope_terms)
+             VALUES (new.rowid, new.text, new.speaker, new.scope_terms);
+           END""",
+        f"""CREATE TRIGGER records_fts_delete AFTER DELETE ON records
+           WHEN {_INDEXED.format(r="old")} BEGIN
+             INSERT INTO records_fts (records_fts, rowid, text, speaker, scope_terms)
+             VALUES ('delete', old.rowid, old.text, old.speaker, old.scope_terms);
+           END""",
+        f"""CREATE TRIGGER records_fts_update AFTER UPDATE OF text, speaker, status ON records
+           BEGIN
+             INSERT INTO records_fts (records_fts, rowid, text, speaker, scope_terms)
+             SELECT 'delete', old.rowid, old.text, old.speaker, old.scope_terms
+             WHERE {_INDEXED.format(r="old")};
+             INSERT INTO records_fts (rowid, text, speaker, scope_terms)
+             SELECT new.rowid, new.text, new.speaker, new.scope_terms
+             WHERE {_INDEXED.format(r="new")};
+           END""",
     ],
 ]
 

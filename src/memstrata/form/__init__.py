@@ -1,0 +1,1 @@
+"""Memory formation: turning raw turns into episodes, summaries and facts."""

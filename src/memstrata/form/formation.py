@@ -1,0 +1,410 @@
+"""Formation: what `add` derives from new events, with no LLM.
+
+After the events of an `add` are stored (raw first, in their own transaction), this
+module derives, for the same scope:
+
+- facts (L3): each statement of a turn, first person resolved to the speaker and
+  relative times resolved against the turn's date ("yesterday (7 May 2023)"), with
+  its valid time, its entities, and `source_ids` naming the turn;
+- episodes (L2): the session's topic segments, each with an extractive summary (its
+  `source_ids` name only the turns the summary quotes) and the segment's centroid as
+  its vector; events link to their episode (`part_of`);
+- profiles (L4): per entity, the most salient facts about it;
+- topics (L4): online k-means over event vectors; events link to their topic;
+- `next` links between consecutive events of a session, and each event's novelty.
+
+Everything derived goes in one transaction after the events. A step that fails on
+one event leaves that event untouched, is counted (`stats()["counters"]`) and
+warned about, and never fails the `add`.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field, replace
+from datetime import timedelta
+from typing import Any
+
+import numpy as np
+
+from memstrata.config import Settings
+from memstrata.evolve.topics import Topics
+from memstrata.form import episodes as episode_policy
+from memstrata.form.entities import entity_key, find_entities
+from memstrata.form.statements import statements
+from memstrata.form.times import TimeMention, annotate, find_times
+from memstrata.ids import format_time, new_id, now, parse_stored_time
+from memstrata.store.base import Link
+from memstrata.types import Record, Scope
+
+Embed = Callable[[Sequence[str]], np.ndarray]
+
+PROFILE_FACTS = 8  # facts a profile holds
+PROFILE_MIN_FACTS = 3  # facts about an entity before it gets a profile
+_SUMMARY_SENTENCES = 3
+_TOPICS_MAX = 64
+
+
+@dataclass
+class Derived:
+    """What formation adds: records with their vectors, and links."""
+
+    records: list[Record] = field(default_factory=list)
+    vectors: list[np.ndarray | None] = field(default_factory=list)
+    links: list[Link] = field(default_factory=list)
+    revised: list[tuple[Record, np.ndarray | None]] = field(default_factory=list)
+    state: dict[str, bytes] = field(default_factory=dict)
+    failures: int = 0
+
+    def add(self, record: Record, vector: np.ndarray | None) -> None:
+        self.records.append(record)
+        self.vectors.append(vector)
+
+    def matrix(self) -> np.ndarray | None:
+        if not self.records or any(v is None for v in self.vectors):
+            return None
+        return np.stack([v for v in self.vectors if v is not None]).astype(np.float32)
+
+
+def scope_key(scope: Scope) -> str:
+    """The user-level part of a scope, as one string (entities and topics live there)."""
+    return "\x1f".join((scope.namespace, scope.user_id or "", scope.agent_id or ""))
+
+
+def entity_link(scope: Scope, key: str) -> str:
+    return f"entity:{scope_key(scope)}\x1f{key}"
+
+
+def _day_time(mention: TimeMention, end: bool) -> str:
+    day = mention.last + timedelta(days=1) if end else mention.first
+    return f"{day.isoformat()}T00:00:00.000000Z"
+
+
+def facts_of(event: Record, addressee: str | None, known: Sequence[str]) -> list[Record]:
+    """The statements of one turn as fact records (questions and filler dropped; a
+    statement identical to a one-sentence turn is left out: the turn says it)."""
+    anchor = parse_stored_time(event.occurred_at)
+    found = [s for s in statements(event.text, event.speaker, addressee) if not s.question]
+    out = []
+    for st in found:
+        mentions = find_times(st.text, anchor)
+        text = annotate(st.text, mentions)
+        if text.strip() == event.text.strip():
+            continue
+        entities = find_entities(st.text, known)
+        if event.speaker and all(entity_key(e) != entity_key(event.speaker) for e in entities):
+            entities.insert(0, event.speaker)
+        dated = mentions[0] if mentions else None
+        out.append(
+            Record(
+                id=new_id(),
+                kind="fact",
+                text=text,
+                scope=event.scope,
+                occurred_at=event.occurred_at,
+                recorded_at=now(),
+                role=event.role,
+                speaker=event.speaker,
+                valid_from=_day_time(dated, False) if dated else None,
+                valid_to=_day_time(dated, True) if dated else None,
+                metadata={"span": [st.start, st.end]},
+                source_ids=[event.id],
+                entities=entities,
+            )
+        )
+    return out
+
+
+def next_links(previous: Record | None, events: Sequence[Record]) -> list[Link]:
+    """`next` links along a session: the session's last event before this batch,
+    then the batch in order (events without a session are not chained)."""
+    links: list[Link] = []
+    last = {previous.scope.session_id: previous.id} if previous is not None else {}
+    for event in events:
+        session = event.scope.session_id
+        if session is None:
+            continue
+        if session in last:
+            links.append((last[session], event.id, "next", 1.0))
+        last[session] = event.id
+    return links
+
+
+def links_for(records: Sequence[Record]) -> list[Link]:
+    """Every link formation makes, rebuilt from records alone (`import_` uses it;
+    topic links are not rebuilt: topics start afresh). `records`: a namespace's
+    records, any status, in id order."""
+    links: list[Link] = []
+    last_event: dict[Scope, str] = {}
+    sessions: dict[Scope, list[str]] = {}
+    for r in records:
+        if r.status in ("deleted", "purged"):
+            continue
+        for source in r.source_ids:
+            links.append((r.id, source, "evidence", 1.0))
+        if r.kind == "event" and r.scope.session_id is not None:
+            if r.scope in last_event:
+                links.append((last_event[r.scope], r.id, "next", 1.0))
+            last_event[r.scope] = r.id
+            sessions.setdefault(r.scope, []).append(r.id)
+        elif r.kind == "fact" and r.source_ids:
+            links.extend((r.id, entity_link(r.scope, entity_key(e)), "about", 1.0)
+                         for e in r.entities)  # fmt: skip
+        elif r.kind == "profile" and isinstance(r.metadata.get("entity"), str):
+            links.append((r.id, entity_link(r.scope, r.metadata["entity"]), "profile", 1.0))
+    for r in records:
+        first, last = r.metadata.get("first"), r.metadata.get("last")
+        if r.kind == "episode" and r.status == "active" and isinstance(first, str):
+            members = sessions.get(r.scope, [])
+            links.extend((e, r.id, "part_of", 1.0) for e in members
+                         if first <= e <= (last if isinstance(last, str) else first))  # fmt: skip
+    return links
+
+
+class Former:
+    """Runs formation for one `add` against a store (I/O here, policies elsewhere).
+
+    `prepare` runs before the events are stored (it sets each event's novelty, its
+    initial salience); `run` after, and returns what to save."""
+
+    def __init__(self, store: Any, embed: Embed, settings: Settings) -> None:
+        self.store = store
+        self.embed = embed
+        self.settings = settings
+
+    def _load_topics(self, key: str, dim: int) -> Topics:
+        raw = self.store.get_state(f"topics:{key}")
+        if raw:
+            try:
+                return Topics.from_bytes(raw)
+            except ValueError as exc:  # derived state: rebuilt from here on, and said so
+                self.store.count("formation_failures")
+                warnings.warn(f"topic state unreadable, started anew: {exc}", stacklevel=3)
+        return Topics(dim, max_topics=_TOPICS_MAX)
+
+    def prepare(self, events: Sequence[Record], vectors: np.ndarray | None) -> dict[str, Topics]:
+        """Each event's novelty (1 - cosine to the nearest topic centroid: how unlike
+        what is stored it is) as its salience; returns the topics loaded."""
+        if vectors is None or not events or not (self.settings.novelty or self.settings.topics):
+            return {}
+        key = scope_key(events[0].scope)
+        topics = self._load_topics(key, vectors.shape[1])
+        if self.settings.novelty:
+            for event, vector in zip(events, vectors):
+                best = topics.nearest(vector, 1) if np.abs(vector).sum() > 0 else []
+                event.salience = round(1.0 - max(0.0, best[0][1]), 4) if best else 1.0
+        return {key: topics}
+
+    def run(
+        self,
+        events: Sequence[Record],
+        vectors: np.ndarray | None,
+        previous: Record | None,
+        topics: dict[str, Topics],
+    ) -> Derived:
+        derived = Derived()
+        if not events:
+            return derived
+        if self.settings.facts:
+            self._facts(events, previous, derived)
+            if self.settings.profiles:
+                self._profiles(events, derived)
+        if vectors is not None:
+            if self.settings.topics:
+                self._topics(events, vectors, topics, derived)
+            if self.settings.episodes:
+                sessions = dict.fromkeys(e.scope for e in events if e.scope.session_id)
+                for scope in sessions:
+                    self._episodes(scope, derived, {e.id: v for e, v in zip(events, vectors)})
+        to_embed = [i for i, v in enumerate(derived.vectors) if v is None]
+        if to_embed:
+            embedded = self.embed([derived.records[i].text for i in to_embed])
+            for i, vector in zip(to_embed, embedded):
+                derived.vectors[i] = vector
+        revised = [i for i, (_, v) in enumerate(derived.revised) if v is None]
+        if revised:
+            embedded = self.embed([derived.revised[i][0].text for i in revised])
+            for i, vector in zip(revised, embedded):
+                derived.revised[i] = (derived.revised[i][0], vector)
+        if derived.failures:
+            self.store.count("formation_failures", derived.failures)
+            warnings.warn(
+                f"formation failed on {derived.failures} of {len(events)} events; they are "
+                "stored and searchable as they are (counted in stats()['counters'])",
+                stacklevel=4,
+            )
+        return derived
+
+    # ------------------------------------------------------------------ facts
+
+    def _facts(self, events: Sequence[Record], previous: Record | None, out: Derived) -> None:
+        known = sorted({e.speaker for e in events if e.speaker})
+        last_speaker = {previous.scope.session_id: previous.speaker} if previous else {}
+        made: list[Record] = []
+        for event in events:
+            session = event.scope.session_id
+            before = last_speaker.get(session)
+            addressee = before if before and before != event.speaker else None
+            try:
+                facts = facts_of(event, addressee, known)
+            except Exception as exc:  # counted and warned, never blocks the add
+                out.failures += 1
+                warnings.warn(f"no facts from event {event.id}: {exc!r}", stacklevel=2)
+                continue
+            made.extend(facts)
+            if event.speaker:
+                last_speaker[session] = event.speaker
+        if not made:
+            return
+        vectors = self.embed([f.text for f in made])
+        for fact, vector in zip(made, vectors):
+            out.add(fact, vector)
+            out.links.append((fact.id, fact.source_ids[0], "evidence", 1.0))
+            for name in fact.entities:
+                out.links.append((fact.id, entity_link(fact.scope, entity_key(name)), "about", 1.0))
+
+    # --------------------------------------------------------------- profiles
+
+    def _profiles(self, events: Sequence[Record], out: Derived) -> None:
+        """Refresh the profile of every entity the new facts are about, once it has
+        PROFILE_MIN_FACTS facts: its most salient facts (novelty of their turn, plus
+        a little for each date and other entity they carry), newest first on ties."""
+        store = self.store
+        novelty = {e.id: e.salience for e in events}
+        new_facts: dict[str, list[Record]] = {}
+        names: dict[str, str] = {}
+        for fact in out.records:
+            if fact.kind != "fact":
+                continue
+            for name in fact.entities:
+                link = entity_link(fact.scope, entity_key(name))
+                new_facts.setdefault(link, []).append(fact)
+                names.setdefault(link, name)
+        if not new_facts:
+            return
+        counts = store.linked(list(new_facts), "about", reverse=True)
+        current = store.linked(list(new_facts), "profile", reverse=True)
+        for link, facts in new_facts.items():
+            total = len(counts.get(link, ())) + len(facts)
+            if total < PROFILE_MIN_FACTS:
+                continue
+            scope = facts[0].scope
+            user_scope = Scope(scope.namespace, scope.user_id, scope.agent_id, None)
+            profile = next(iter(store.get_many(current.get(link, [])[:1], user_scope)), None)
+            held = store.get_many(profile.source_ids, user_scope) if profile else []
+            pool = {f.id: f for f in [*held, *facts] if f.status == "active"}
+
+            def weight(fact: Record) -> tuple[float, str]:
+                bonus = 0.1 * (len(fact.entities) - 1) + 0.1 * (fact.valid_from is not None)
+                return (novelty.get(fact.source_ids[0], fact.salience) + bonus, fact.id)
+
+            top = sorted(pool.values(), key=weight, reverse=True)[:PROFILE_FACTS]
+            top.sort(key=lambda f: f.id)  # time order: a stable text for prompt caches
+            record = Record(
+                id=profile.id if profile else new_id(),
+                kind="profile",
+                text=f"{names[link]}: " + " ".join(f.text for f in top),
+                scope=user_scope,
+                occurred_at=top[-1].occurred_at,
+                recorded_at=profile.recorded_at if profile else now(),
+                entities=[names[link]],
+                metadata={"entity": entity_key(names[link]), "facts": total},
+                source_ids=[f.id for f in top],
+            )
+            if profile is None:
+                out.add(record, None)
+                out.links.append((record.id, link, "profile", 1.0))
+            elif record.source_ids != profile.source_ids:
+                out.revised.append((record, None))
+            else:
+                continue
+            out.links.extend((record.id, f, "evidence", 1.0) for f in record.source_ids)
+
+    # ----------------------------------------------------------------- topics
+
+    def _topics(
+        self, events: Sequence[Record], vectors: np.ndarray, topics: dict[str, Topics],
+        out: Derived,
+    ) -> None:  # fmt: skip
+        """Each event joins its nearest topic cluster (events whose vector has no
+        direction, e.g. text with no word the model knows, join none)."""
+        finite = np.isfinite(vectors).all(axis=1) & (np.abs(vectors).sum(axis=1) > 0)
+        usable = [int(i) for i in np.flatnonzero(finite)]
+        for key, model in topics.items():
+            if not usable:
+                continue
+            for i, topic in zip(usable, model.add(vectors[usable])):
+                out.links.append((events[i].id, f"topic:{key}\x1f{int(topic)}", "part_of", 1.0))
+            out.state[f"topics:{key}"] = model.to_bytes()
+
+    # --------------------------------------------------------------- episodes
+
+    def _episodes(self, scope: Scope, out: Derived, fresh: dict[str, np.ndarray]) -> None:
+        """Re-form the session's open (last) episode with the new events; segments
+        after the first become new episodes."""
+        store = self.store
+        session = Scope(scope.namespace, scope.user_id, scope.agent_id, scope.session_id)
+        open_episode = store.last_of_session(session, "episode")
+        start = open_episode.metadata.get("first") if open_episode is not None else None
+        rows = store.session_records(session, "event", after=start)
+        rows = [(r, fresh.get(r.id, v)) for r, v in rows]
+        rows = [(r, v) for r, v in rows if v is not None]
+        if not rows:
+            return
+        matrix = np.stack([v for _, v in rows]).astype(np.float32)
+        spans = episode_policy.segment(matrix)
+        for n, (lo, hi) in enumerate(spans):
+            members = rows[lo:hi]
+            record, vector = self._episode(members, matrix[lo:hi])
+            if n == 0 and open_episode is not None:
+                record = replace(record, id=open_episode.id, recorded_at=open_episode.recorded_at)
+                out.revised.append((record, vector))
+            else:
+                out.add(record, vector)
+            for event, _ in members:
+                out.links.append((event.id, record.id, "part_of", 1.0))
+            out.links.extend((record.id, e, "evidence", 1.0) for e in record.source_ids)
+
+    def _episode(
+        self, members: Sequence[tuple[Record, np.ndarray]], matrix: np.ndarray
+    ) -> tuple[Record, np.ndarray]:
+        texts = [e.text for e, _ in members]
+        chosen = episode_policy.summarize(texts, matrix, max_sentences=_SUMMARY_SENTENCES)
+        lines = []
+        for i in chosen:
+            event = members[i][0]
+            who = f"{event.speaker}: " if event.speaker else ""
+            lines.append(f"{who}{' '.join(event.text.split())}")
+        first, last = members[0][0], members[-1][0]
+        record = Record(
+            id=new_id(),
+            kind="episode",
+            text="\n".join(lines) or " ".join(texts[0].split()),
+            scope=first.scope,
+            occurred_at=first.occurred_at,
+            recorded_at=now(),
+            valid_from=first.occurred_at,
+            valid_to=last.occurred_at,
+            metadata={"first": first.id, "last": last.id, "events": len(members)},
+            source_ids=[members[i][0].id for i in chosen] or [first.id],
+        )
+        return record, episode_policy.centroid(matrix)
+
+
+def format_day(stored: str) -> str:
+    """ "2023-05-08T13:56:00.000000Z" -> "8 May 2023"."""
+    moment = parse_stored_time(stored)
+    return f"{moment.day} {moment:%B %Y}"
+
+
+__all__ = [
+    "Derived",
+    "Former",
+    "entity_link",
+    "facts_of",
+    "format_day",
+    "format_time",
+    "next_links",
+    "scope_key",
+]

@@ -1,0 +1,265 @@
+"""The "layered" search: candidates from every stratum, scored per piece of evidence.
+
+A piece of evidence is a record that carries its own content: an event, or a fact
+or insight stored as such. A derived fact (one with `source_ids`) is a finer view of
+its turn, so it scores for that turn instead of competing with it. Per evidence:
+
+    text    = BM25 / the best BM25 among the candidates            (0..1)
+    vector  = (1 - fact_weight) * cos(query, evidence)
+              + fact_weight * max cos(query, its statements)        (min-max scaled)
+    score   = text_weight * text + (1 - text_weight) * vector
+              + name_boost      if its speaker or its facts' entities are named
+              + time_boost      if its time or a fact's valid time is in the query's range
+              + episode_boost   if it is part of one of the best-matching episodes
+              + topic_boost     if it is in one of the nearest topic clusters
+    score  *= the salience prior
+    then each evidence passes neighbour_weight * score to the turns just before and
+    after it in its session (an answer follows its question).
+
+A convex combination of scaled scores keeps how much better the best match is than
+the next, which rank fusion throws away (LoCoMo dev split, recall@10: rank fusion
+0.617, this combination without the boosts 0.705).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import date, datetime, timezone
+from typing import Any
+
+import numpy as np
+
+from memstrata.config import Settings
+from memstrata.evolve import salience as salience_policy
+from memstrata.evolve.topics import Topics
+from memstrata.form.formation import scope_key
+from memstrata.ids import parse_stored_time
+from memstrata.retrieve.query import QueryInfo, names_match
+from memstrata.store.base import Filters
+from memstrata.types import Record, Scope
+
+TEXT_DEPTH = 100
+VECTOR_DEPTH = 300
+POOL = 120  # evidence kept after the combined score, for boosts and neighbours
+SPREAD_FROM = 50  # the best evidence that passes score to its neighbours
+EVIDENCE_KINDS = ("event", "fact", "insight")
+_BEST_EPISODES = 2
+_BEST_TOPICS = 2
+
+
+@dataclass
+class Evidence:
+    record: Record
+    text: float = 0.0
+    own: float | None = None
+    statement: float | None = None
+    facts: list[tuple[float, Record]] = field(default_factory=list)
+    score: float = 0.0
+    ranks: dict[str, dict[str, float]] = field(default_factory=dict)
+
+
+def derived(record: Record) -> bool:
+    return bool(record.source_ids) and record.kind == "fact"
+
+
+def search(
+    store: Any,
+    query: str,
+    vector: np.ndarray | None,
+    info: QueryInfo,
+    scope: Scope,
+    filters: Filters,
+    k: int,
+    settings: Settings,
+) -> list[Evidence]:
+    """The best `k` pieces of evidence for the query, best first."""
+    kinds = filters.kinds or EVIDENCE_KINDS
+    flt = Filters(kinds=tuple(kinds), statuses=filters.statuses, since=filters.since,
+                  until=filters.until, metadata=filters.metadata)  # fmt: skip
+    text_hits = store.text_search(query, scope, flt, TEXT_DEPTH)
+    vector_hits = (
+        store.vector_search(vector, scope, flt, VECTOR_DEPTH) if vector is not None else []
+    )
+    ids = list(dict.fromkeys([i for i, _ in text_hits] + [i for i, _ in vector_hits]))
+    records = {r.id: r for r in store.get_many(ids, scope, shared=True)}
+    units: dict[str, Evidence] = {}
+    pending: dict[str, list[tuple[str, float, Record]]] = {}
+
+    def unit(record: Record) -> Evidence:
+        found = units.get(record.id)
+        if found is None:
+            found = units[record.id] = Evidence(record)
+        return found
+
+    for rank, (rid, score) in enumerate(text_hits, start=1):
+        record = records.get(rid)
+        if record is not None and not derived(record):
+            evidence = unit(record)
+            evidence.text = max(evidence.text, score)
+            evidence.ranks["bm25"] = {"rank": rank, "score": score}
+    for rank, (rid, score) in enumerate(vector_hits, start=1):
+        record = records.get(rid)
+        if record is None:
+            continue
+        if derived(record):
+            pending.setdefault(record.source_ids[0], []).append(("fact", score, record))
+        else:
+            evidence = unit(record)
+            evidence.own = score
+            evidence.ranks["dense"] = {"rank": rank, "score": score}
+    # Statements reach their turn; turns reached only through a statement are fetched.
+    missing = [u for u in pending if u not in units]
+    for record in store.get_many(missing, scope, shared=True):
+        if record.status == "active" and _passes(record, filters):
+            unit(record)
+    for uid, facts in pending.items():
+        if uid in units:
+            evidence = units[uid]
+            evidence.facts = sorted(((s, r) for _, s, r in facts), key=lambda x: -x[0])
+            evidence.statement = evidence.facts[0][0]
+    if not units:
+        return []
+    if vector is not None:
+        unscored = [u for u, e in units.items() if e.own is None]
+        for uid, score in store.vector_scores(vector, unscored).items():
+            units[uid].own = score
+    _combine(units, settings)
+    # Boosts are small next to the combined score: only the best POOL can use them.
+    if len(units) > POOL:
+        keep = sorted(units, key=lambda u: -units[u].score)[:POOL]
+        units = {u: units[u] for u in keep}
+    _boost(store, units, vector, info, scope, settings)
+    if settings.neighbour_weight:
+        _spread(store, units, scope, filters, settings.neighbour_weight)
+    return sorted(units.values(), key=lambda e: (-e.score, e.record.id))[:k]
+
+
+def _passes(record: Record, filters: Filters) -> bool:
+    if filters.kinds and record.kind not in filters.kinds:
+        return False
+    if filters.since and record.occurred_at < filters.since:
+        return False
+    if filters.until and record.occurred_at >= filters.until:
+        return False
+    return all(record.metadata.get(k) == v for k, v in filters.metadata.items())
+
+
+def _combine(units: dict[str, Evidence], settings: Settings) -> None:
+    best_text = max((e.text for e in units.values()), default=0.0)
+    fw = settings.fact_weight
+    dense: dict[str, float] = {}
+    for uid, e in units.items():
+        if e.own is None:
+            continue
+        statement = e.statement if e.statement is not None else e.own
+        dense[uid] = (1 - fw) * e.own + fw * statement
+    lo = min(dense.values(), default=0.0)
+    hi = max(dense.values(), default=0.0)
+    tw = settings.text_weight
+    for uid, e in units.items():
+        text = e.text / best_text if best_text > 0 else 0.0
+        vec = (dense[uid] - lo) / (hi - lo) if uid in dense and hi > lo else 0.0
+        e.score = tw * text + (1 - tw) * vec
+
+
+def _boost(
+    store: Any,
+    units: dict[str, Evidence],
+    vector: np.ndarray | None,
+    info: QueryInfo,
+    scope: Scope,
+    settings: Settings,
+) -> None:
+    routed = _routed(store, units, vector, scope, settings)
+    today = datetime.now(timezone.utc)
+    for uid, e in units.items():
+        record = e.record
+        if settings.name_boost:
+            names = [record.speaker] if record.speaker else []
+            names += record.entities
+            for _, fact in e.facts:
+                names += fact.entities
+            if names_match(names, info.words):
+                e.score += settings.name_boost
+        if settings.time_boost and info.time_range is not None and _in_range(e, info.time_range):
+            e.score += settings.time_boost
+        e.score += routed.get(uid, 0.0)
+        if settings.salience_weight:
+            age = (today - parse_stored_time(record.recorded_at)).total_seconds() / 86_400
+            value = salience_policy.salience(
+                novelty=record.salience, hits=record.hits, useful=record.useful,
+                not_useful=record.not_useful, age_days=age,
+            )  # fmt: skip
+            e.score *= salience_policy.prior(value, settings.salience_weight)
+
+
+def _in_range(e: Evidence, span: tuple[date, date]) -> bool:
+    first, last = span
+    day = e.record.occurred_at[:10]
+    if first.isoformat() <= day <= last.isoformat():
+        return True
+    return any(
+        fact.valid_from is not None
+        and fact.valid_to is not None
+        and fact.valid_from[:10] <= last.isoformat()
+        and fact.valid_to[:10] > first.isoformat()
+        for _, fact in e.facts
+    )
+
+
+def _routed(
+    store: Any, units: dict[str, Evidence], vector: np.ndarray | None, scope: Scope,
+    settings: Settings,
+) -> dict[str, float]:  # fmt: skip
+    """Coarse to fine: the boost each evidence gets from being part of one of the
+    best-matching episodes or topic clusters."""
+    boost: dict[str, float] = {}
+    if vector is None or not (settings.episode_boost or settings.topic_boost):
+        return boost
+    wanted: dict[str, float] = {}
+    if settings.episode_boost:
+        episodes = store.vector_search(vector, scope, Filters(kinds=("episode",)), _BEST_EPISODES)
+        for eid, _ in episodes:
+            wanted[eid] = settings.episode_boost
+    if settings.topic_boost:
+        key = scope_key(scope)
+        raw = store.get_state(f"topics:{key}")
+        if raw and np.abs(vector).sum() > 0:
+            for topic, _ in Topics.from_bytes(raw).nearest(vector, _BEST_TOPICS):
+                wanted[f"topic:{key}\x1f{topic}"] = settings.topic_boost
+    if not wanted:
+        return boost
+    for uid, groups in store.linked(list(units), "part_of").items():
+        boost[uid] = sum(wanted.get(g, 0.0) for g in groups)
+    return boost
+
+
+def _spread(
+    store: Any, units: dict[str, Evidence], scope: Scope, filters: Filters, weight: float
+) -> None:
+    ranked = sorted(units, key=lambda u: -units[u].score)[:SPREAD_FROM]
+    after = store.linked(ranked, "next")
+    before = store.linked(ranked, "next", reverse=True)
+    gains: dict[str, float] = {}
+    for uid in ranked:
+        for other in (*after.get(uid, ()), *before.get(uid, ())):
+            gains[other] = gains.get(other, 0.0) + weight * units[uid].score
+    new = [u for u in gains if u not in units]
+    for record in store.get_many(new, scope, shared=True):
+        if record.status == "active" and _passes(record, filters):
+            units[record.id] = Evidence(record)
+    for uid, gain in gains.items():
+        if uid in units:
+            units[uid].score += gain
+
+
+def as_sources(e: Evidence) -> dict[str, dict[str, float]]:
+    sources = dict(e.ranks)
+    if e.facts:
+        sources["facts"] = {"count": len(e.facts), "score": e.facts[0][0]}
+    return sources
+
+
+def fact_records(e: Evidence) -> Sequence[Record]:
+    return [r for _, r in e.facts]

@@ -1,0 +1,76 @@
+"""Query analysis: what a question asks for, before any index is touched.
+
+- its kind, from the question word ("when", "who", "where", "how_many", "why",
+  "how", "what", "yes_no", "other"), which steers which strata answer: a "when"
+  question favours memories that carry a resolved date;
+- its time range, from time expressions resolved against now ("last week", "in May
+  2023"), which boosts memories from that range;
+- its words (accent-folded, lower case), against which the names a memory carries
+  (its speaker and its facts' entities) are matched.
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+from dataclasses import dataclass
+from datetime import date, datetime, timezone
+
+from memstrata.form.times import find_times
+from memstrata.store.fts import tokens
+
+_KINDS = (
+    ("how_many", re.compile(r"^\s*how\s+(many|much|often|long)\b", re.I)),
+    ("when", re.compile(r"^\s*(when|what\s+(year|month|day|date|time))\b", re.I)),
+    ("who", re.compile(r"^\s*(who|whom|whose)\b", re.I)),
+    ("where", re.compile(r"^\s*where\b", re.I)),
+    ("why", re.compile(r"^\s*why\b", re.I)),
+    ("how", re.compile(r"^\s*how\b", re.I)),
+    ("what", re.compile(r"^\s*(what|which)\b", re.I)),
+    (
+        "yes_no",
+        re.compile(
+            r"^\s*(is|are|was|were|do|does|did|has|have|had|can|could|would|will|should)\b", re.I
+        ),
+    ),
+)
+
+
+@dataclass(frozen=True)
+class QueryInfo:
+    kind: str
+    time_range: tuple[date, date] | None  # first and last day, inclusive
+    words: frozenset[str]
+
+
+def question_kind(query: str) -> str:
+    for kind, pattern in _KINDS:
+        if pattern.search(query):
+            return kind
+    return "other"
+
+
+def analyse(query: str, today: datetime | date | None = None) -> QueryInfo:
+    """The kind, time range and words of `query` (times resolved against `today`,
+    by default now in UTC)."""
+    anchor = today or datetime.now(timezone.utc)
+    mentions = find_times(query, anchor)
+    time_range = None
+    if mentions:
+        time_range = (min(m.first for m in mentions), max(m.last for m in mentions))
+    return QueryInfo(question_kind(query), time_range, frozenset(tokens(query)))
+
+
+@functools.lru_cache(maxsize=4096)
+def _name_tokens(name: str) -> tuple[str, ...]:
+    return tuple(tokens(name))
+
+
+def names_match(names: list[str] | tuple[str, ...], words: frozenset[str]) -> bool:
+    """Whether any of `names` appears in the query: all of a name's words among the
+    query's words ("Caroline's" in the query counts for "Caroline")."""
+    for name in names:
+        parts = _name_tokens(name)
+        if parts and all(p in words or f"{p}s" in words for p in parts):
+            return True
+    return False
