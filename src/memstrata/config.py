@@ -50,7 +50,8 @@ class Settings:
       the turns just before and after it in its session (a question and its answer).
       `episode_boost`, `topic_boost`: added to events in the best-matching episodes
       and topics (coarse to fine). `time_boost`: added when an event's time falls
-      in the query's time range. `salience_weight`: the strength of the salience prior.
+      in the query's time range. `when_boost`: added, for a "when" question, to
+      evidence that carries a resolved date. `salience_weight`: the strength of the salience prior.
     Context: `profile_share`: the share of the budget the stable profile prefix
     may take.
     """
@@ -69,6 +70,7 @@ class Settings:
     episode_boost: float = 0.0
     topic_boost: float = 0.0
     time_boost: float = 0.1
+    when_boost: float = 0.05
     salience_weight: float = 0.1
     profile_share: float = 0.15
 

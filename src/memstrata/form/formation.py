@@ -40,7 +40,7 @@ from memstrata.types import Record, Scope
 
 Embed = Callable[[Sequence[str]], np.ndarray]
 
-PROFILE_FACTS = 8  # facts a profile holds
+PROFILE_FACTS = 6  # facts a profile holds
 PROFILE_MIN_FACTS = 3  # facts about an entity before it gets a profile
 _SUMMARY_SENTENCES = 3
 _TOPICS_MAX = 64
@@ -291,7 +291,8 @@ class Former:
                 continue
             scope = facts[0].scope
             user_scope = Scope(scope.namespace, scope.user_id, scope.agent_id, None)
-            profile = next(iter(store.get_many(current.get(link, [])[:1], user_scope)), None)
+            held_by = store.get_many(current.get(link, []), user_scope)
+            profile = next((p for p in held_by if p.status == "active"), None)
             held = store.get_many(profile.source_ids, user_scope) if profile else []
             pool = {f.id: f for f in [*held, *facts] if f.status == "active"}
 

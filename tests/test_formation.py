@@ -1,0 +1,199 @@
+"""Formation through `Memory.add`: facts, episodes, profiles, topics and novelty, and
+how derived memories follow their evidence (update, delete, purge, export/import)."""
+
+from __future__ import annotations
+
+import io
+import sqlite3
+import warnings
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from memstrata import ConfigError, Memory, Record
+from memstrata.form import formation
+
+DAY = "2023-05-08T13:56:00Z"  # a Monday
+TURNS = [
+    {"name": "Caroline", "content": "I went to a LGBTQ support group yesterday. It was so powerful!"},
+    {"name": "Melanie", "content": "Wow, what did you learn there?"},
+    {"name": "Caroline", "content": "I learned to accept myself. My friend Jo from Sweden came too."},
+    {"name": "Melanie", "content": "I ran a charity race last Saturday. My kids cheered for me."},
+    {"name": "Caroline", "content": "I'm thinking of working as a counselor next year."},
+]  # fmt: skip
+
+
+def add_chat(m: Memory, **kw: Any) -> list[Record]:
+    return m.add(TURNS, user_id="u", session_id="s1", occurred_at=DAY, **kw)
+
+
+def facts_of(m: Memory, turn: Record) -> list[Record]:
+    return [f for f in m.list(user_id="u", kinds=["fact"]).records if f.source_ids == [turn.id]]
+
+
+def test_facts_resolve_first_person_and_relative_times(memory: Memory) -> None:
+    turns = add_chat(memory)
+    [went, powerful] = sorted(facts_of(memory, turns[0]), key=lambda f: f.metadata["span"])
+    assert went.text == "Caroline went to a LGBTQ support group yesterday (7 May 2023)."
+    assert (went.valid_from, went.valid_to) == (
+        "2023-05-07T00:00:00.000000Z",
+        "2023-05-08T00:00:00.000000Z",
+    )
+    assert went.speaker == "Caroline" and went.occurred_at == turns[0].occurred_at
+    assert "Caroline" in went.entities and "LGBTQ" in went.entities
+    start, end = went.metadata["span"]
+    assert turns[0].text[start:end] == "I went to a LGBTQ support group yesterday."
+    assert powerful.text == "It was so powerful!" and powerful.valid_from is None
+    # "last Saturday" said on Monday 8 May is 6 May; "my" is the speaker's.
+    race = {f.text for f in facts_of(memory, turns[3])}
+    assert "Melanie ran a charity race last Saturday (6 May 2023)." in race
+    assert "Melanie's kids cheered for Melanie." in race
+    # A question is not a fact; a week-long range keeps its whole week.
+    assert facts_of(memory, turns[1]) == []
+    [plan] = facts_of(memory, turns[4])
+    assert plan.text.startswith("Caroline is thinking of working as a counselor next year (2024)")
+    assert (plan.valid_from[:10], plan.valid_to[:10]) == ("2024-01-01", "2025-01-01")
+
+
+def test_addressee_and_entities(memory: Memory) -> None:
+    turns = add_chat(memory)
+    texts = {f.text for f in facts_of(memory, turns[2])}
+    assert "Caroline learned to accept Caroline." in texts
+    jo = next(f for f in facts_of(memory, turns[2]) if "Jo" in f.text)
+    assert jo.text == "Caroline's friend Jo from Sweden came too."
+    assert {"Caroline", "Jo", "Sweden"} <= set(jo.entities)
+
+
+def test_a_failing_extractor_never_blocks_the_add(
+    memory: Memory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def broken(*args: Any, **kwargs: Any) -> Any:
+        raise RuntimeError("parser exploded")
+
+    monkeypatch.setattr(formation, "statements", broken)
+    with pytest.warns(UserWarning, match="formation failed on 5 of 5 events"):
+        turns = add_chat(memory)
+    assert [memory.get(t.id, user_id="u").text for t in turns] == [t["content"] for t in TURNS]
+    assert memory.stats()["counters"]["formation_failures"] == 5
+    assert memory.list(kinds=["fact"]).records == []
+    # The raw turns are still found, by both indexes.
+    hit = memory.search("support group", user_id="u", k=1)[0]
+    assert hit.record.id == turns[0].id and set(hit.sources) >= {"bm25", "dense"}
+
+
+def test_episodes_summarise_sessions_and_grow_with_them(memory: Memory) -> None:
+    first = add_chat(memory)
+    [episode] = memory.list(user_id="u", kinds=["episode"]).records
+    assert episode.metadata["first"] == first[0].id and episode.metadata["last"] == first[-1].id
+    # Provenance is precise: the summary names exactly the turns it quotes.
+    assert 1 <= len(episode.source_ids) <= 3
+    quoted = {t.id for t in first if t.text in episode.text}
+    assert quoted == set(episode.source_ids)
+    more = memory.add(
+        [{"name": "Melanie", "content": "Counseling suits you, you listen so well."}],
+        user_id="u",
+        session_id="s1",
+        occurred_at=DAY,
+    )
+    [grown] = memory.list(user_id="u", kinds=["episode"]).records  # revised, not doubled
+    assert grown.id == episode.id and grown.version == 2
+    assert grown.metadata["last"] == more[0].id and grown.metadata["events"] == 6
+    ops = [e.op for e in memory.history(grown.id, user_id="u")]
+    assert ops == ["add", "form"]
+    links = memory.store.linked([t.id for t in first + more], "part_of")
+    assert all(episode.id in links[t.id] for t in first + more)
+
+
+def test_sessions_are_chained_turn_to_turn(memory: Memory) -> None:
+    turns = add_chat(memory)
+    later = memory.add("And one more thing.", user_id="u", session_id="s1", occurred_at=DAY)
+    chain = memory.store.linked([t.id for t in turns], "next")
+    assert [chain[a.id] for a in turns[:-1]] == [[b.id] for b in turns[1:]]
+    assert chain[turns[-1].id] == [later[0].id]  # across adds too
+
+
+def test_profiles_hold_salient_facts_and_open_the_context(memory: Memory) -> None:
+    add_chat(memory)
+    profiles = {p.metadata["entity"]: p for p in memory.list(kinds=["profile"]).records}
+    caroline = profiles["caroline"]
+    facts = memory.store.get_many(caroline.source_ids, memory.store_scope())
+    assert facts and all(f.kind == "fact" and f.text in caroline.text for f in facts)
+    assert caroline.text.startswith("Caroline: ") and caroline.scope.session_id is None
+    one = memory.context("support group", user_id="u", budget_tokens=1000)
+    two = memory.context("charity race", user_id="u", budget_tokens=1000)
+    assert one.parts[0].section == "profile" and one.parts[0].record_id == caroline.id
+    prefix = [p.text for p in one.parts if p.section == "profile"]
+    assert prefix == [p.text for p in two.parts if p.section == "profile"]  # stable
+    assert sum(p.tokens for p in one.parts if p.section == "profile") <= 1000 * 0.15
+    relevant = next(p for p in one.parts if p.section == "relevant")
+    assert "yesterday (7 May 2023)" in relevant.text  # dated for the reader
+
+
+def test_novelty_sets_a_new_memorys_salience(memory: Memory) -> None:
+    [a] = memory.add("the lighthouse keeper polished the brass lamp", user_id="u")
+    [b] = memory.add("the lighthouse keeper polished the brass lamp", user_id="u")
+    [c] = memory.add("quarterly tax forms are due for the bakery", user_id="u")
+    assert a.salience == 1.0  # nothing stored yet
+    assert b.salience < 0.05 < c.salience
+
+
+def test_delete_update_and_purge_reach_derived_memories(memory: Memory, db_path: Path) -> None:
+    turns = add_chat(memory)
+    went = facts_of(memory, turns[0])
+    memory.update(turns[0].id, text="I skipped the group yesterday.", user_id="u")
+    assert all(memory.store.get_many([f.id], memory.store_scope()) == [] or
+               memory.history(f.id)[-1].op == "delete" for f in went)  # fmt: skip
+    [new] = facts_of(memory, turns[0])
+    assert new.text == "Caroline skipped the group yesterday (7 May 2023)."
+    memory.delete(turns[3].id, user_id="u")
+    assert facts_of(memory, turns[3]) == []
+    profile = next(p for p in memory.list(kinds=["profile"]).records
+                   if p.metadata["entity"] == "caroline")  # fmt: skip
+    held = set(profile.source_ids)
+    victim = next(t for t in turns if held & {f.id for f in facts_of(memory, t)})
+    carried = [f.text for f in facts_of(memory, victim)]
+    memory.purge(victim.id, user_id="u")
+    raw = sqlite3.connect(db_path)
+    for text in carried:  # the erased words are nowhere: not in facts, not in profiles
+        rows = raw.execute("SELECT id, status FROM records WHERE text LIKE ?", (f"%{text}%",))
+        assert rows.fetchall() == []
+    assert memory.history(profile.id, user_id="u")[-1].op == "purge"
+
+
+def test_import_rebuilds_links_so_purge_still_reaches_facts(
+    memory: Memory, tmp_path: Path
+) -> None:
+    turns = add_chat(memory)
+    buffer = io.StringIO()
+    memory.export(buffer)
+    buffer.seek(0)
+    with Memory(tmp_path / "copy.db", embedder="hash") as copy:
+        assert copy.import_(buffer) == memory.stats()["records"]
+        assert len(copy.store.linked([t.id for t in turns], "next")) == len(turns) - 1
+        facts = [f.id for f in copy.list(kinds=["fact"]).records if f.source_ids == [turns[0].id]]
+        assert facts
+        copy.purge(turns[0].id, user_id="u")
+        assert {copy.history(f)[-1].op for f in facts} == {"purge"}
+
+
+def test_settings_switch_mechanisms_and_are_checked(db_path: Path) -> None:
+    with Memory(db_path, embedder="hash", facts=False, episodes=False) as m:
+        add_chat(m)
+        kinds = m.stats()["by_kind"]
+        assert set(kinds) == {"event"}  # no facts, so no profiles either
+        assert m.settings.facts is False and m.settings.text_weight == 0.5
+    with pytest.raises(ConfigError, match="unknown setting 'fact'.*facts"):
+        Memory(db_path, embedder="hash", fact=False)
+    with pytest.raises(ConfigError, match="'text_weight' expects float"):
+        Memory(db_path, embedder="hash", settings={"text_weight": "high"})
+    with pytest.raises(ConfigError, match="must not be negative"):
+        Memory(db_path, embedder="hash", name_boost=-1)
+
+
+def test_formation_is_quiet_on_ordinary_input(memory: Memory) -> None:
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        add_chat(memory)
+        memory.add(["😀😀", "ok", "?", "x" * 5000], user_id="u", session_id="s2")
+    assert memory.stats()["counters"] == {}
