@@ -16,9 +16,11 @@ from memstrata.form import formation
 
 DAY = "2023-05-08T13:56:00Z"  # a Monday
 TURNS = [
-    {"name": "Caroline", "content": "I went to a LGBTQ support group yesterday. It was so powerful!"},
+    {"name": "Caroline",
+     "content": "I went to a LGBTQ support group yesterday. It was so powerful!"},
     {"name": "Melanie", "content": "Wow, what did you learn there?"},
-    {"name": "Caroline", "content": "I learned to accept myself. My friend Jo from Sweden came too."},
+    {"name": "Caroline",
+     "content": "I learned to accept myself. My friend Jo from Sweden came too."},
     {"name": "Melanie", "content": "I ran a charity race last Saturday. My kids cheered for me."},
     {"name": "Caroline", "content": "I'm thinking of working as a counselor next year."},
 ]  # fmt: skip
@@ -161,9 +163,7 @@ def test_delete_update_and_purge_reach_derived_memories(memory: Memory, db_path:
     assert memory.history(profile.id, user_id="u")[-1].op == "purge"
 
 
-def test_import_rebuilds_links_so_purge_still_reaches_facts(
-    memory: Memory, tmp_path: Path
-) -> None:
+def test_import_rebuilds_links_so_purge_still_reaches_facts(memory: Memory, tmp_path: Path) -> None:
     turns = add_chat(memory)
     buffer = io.StringIO()
     memory.export(buffer)
@@ -183,7 +183,7 @@ def test_settings_switch_mechanisms_and_are_checked(db_path: Path) -> None:
         kinds = m.stats()["by_kind"]
         assert set(kinds) == {"event"}  # no facts, so no profiles either
         assert m.settings.facts is False and m.settings.text_weight == 0.5
-    with pytest.raises(ConfigError, match="unknown setting 'fact'.*facts"):
+    with pytest.raises(ConfigError, match=r"unknown setting 'fact'.*facts"):
         Memory(db_path, embedder="hash", fact=False)
     with pytest.raises(ConfigError, match="'text_weight' expects float"):
         Memory(db_path, embedder="hash", settings={"text_weight": "high"})
