@@ -1,0 +1,137 @@
+"""The layered search and query analysis: each mechanism does what it claims, and
+switching it off (a setting) takes its effect away."""
+
+from __future__ import annotations
+
+from datetime import date, datetime, timedelta, timezone
+from pathlib import Path
+
+import pytest
+
+from memstrata import Memory
+from memstrata.ids import format_time
+from memstrata.retrieve.query import analyse, names_match, question_kind
+
+FILLER = [
+    "the weather report mentions light rain over the harbour",
+    "a new bakery opened near the station with sourdough",
+    "train tickets are cheaper on tuesdays this season",
+    "the museum extended its opening hours for the exhibition",
+    "someone repainted the fence at the community garden",
+    "the library is collecting old magazines for recycling",
+    "our neighbour's cat sleeps on the warm car bonnet",
+    "football practice moved to the indoor hall",
+]
+
+
+@pytest.mark.parametrize(
+    ("query", "kind"),
+    [
+        ("When did Caroline go to the support group?", "when"),
+        ("what year did she move?", "when"),
+        ("How many kids does Melanie have?", "how_many"),
+        ("Who supports Caroline?", "who"),
+        ("Where did she move from?", "where"),
+        ("What did Caroline research?", "what"),
+        ("Did Melanie run a race?", "yes_no"),
+        ("tell me about the trip", "other"),
+    ],
+)
+def test_question_kind(query: str, kind: str) -> None:
+    assert question_kind(query) == kind
+
+
+def test_analysis_resolves_time_ranges_against_today() -> None:
+    monday = date(2023, 5, 8)
+    info = analyse("What did we do last weekend?", today=monday)
+    assert info.time_range == (date(2023, 5, 6), date(2023, 5, 7))
+    assert analyse("What did we do in May 2022?", monday).time_range == (
+        date(2022, 5, 1),
+        date(2022, 5, 31),
+    )
+    assert analyse("What does Caroline like?", monday).time_range is None
+    assert names_match(["Caroline"], analyse("What is Caroline's job?", monday).words)
+    assert names_match(["Mary Ann"], analyse("did mary ann call", monday).words)
+    assert not names_match(["Mary Ann"], analyse("did mary call", monday).words)
+
+
+def ranks(m: Memory, query: str, **kw: object) -> list[str]:
+    return [h.record.text for h in m.search(query, user_id="u", k=20, **kw)]
+
+
+def test_hits_are_evidence_with_the_facts_that_matched(memory: Memory) -> None:
+    memory.add(
+        [{"name": "Ann", "content": "I adopted a greyhound yesterday. He is called Comet."}],
+        user_id="u",
+        session_id="s",
+        occurred_at="2023-05-08T10:00:00Z",
+    )
+    memory.add(FILLER, user_id="u")
+    [hit, *_] = memory.search("When did Ann adopt a greyhound?", user_id="u")
+    assert hit.record.kind == "event" and hit.record.speaker == "Ann"
+    assert {"bm25", "dense", "facts"} <= set(hit.sources)
+    assert all(f.source_ids == [hit.record.id] for f in hit.facts)
+    assert "Ann adopted a greyhound yesterday (7 May 2023)." in [f.text for f in hit.facts]
+    # Derived facts never appear as hits of their own: each turn is listed once.
+    texts = ranks(memory, "greyhound Comet")
+    assert len(texts) == len(set(texts)) == len(FILLER) + 1
+
+
+def test_naming_the_speaker_lifts_their_turns(db_path: Path) -> None:
+    same = "I went hiking in the hills"
+    turns = [{"name": "Bob", "content": same}, {"name": "Alice", "content": same}]
+    gaps = {}
+    for boost in (0.1, 0.0):
+        with Memory(db_path.with_name(f"n{boost}.db"), embedder="hash", name_boost=boost) as m:
+            added = m.add(turns, user_id="u")
+            hits = m.search("Where did Alice go hiking?", user_id="u")
+            assert {h.record.id for h in hits} == {a.id for a in added}
+            # The speaker reaches full text and vectors either way; the boost adds to it.
+            assert hits[0].record.speaker == "Alice"
+            gaps[boost] = hits[0].score - hits[1].score
+    assert gaps[0.1] > gaps[0.0] + 0.08
+
+
+def test_an_answer_follows_its_question(db_path: Path) -> None:
+    chat = [
+        {"name": "Ann", "content": "What did you cook for the dinner party?"},
+        {"name": "Bob", "content": "Mushroom risotto with thyme and parmesan"},
+    ]
+    found = {}
+    for weight in (0.6, 0.0):
+        with Memory(db_path.with_name(f"q{weight}.db"), embedder="hash",
+                    neighbour_weight=weight) as m:  # fmt: skip
+            m.add(FILLER, user_id="u", session_id="other")
+            m.add(chat, user_id="u", session_id="s")
+            found[weight] = ranks(m, "what was cooked for the dinner party")
+    assert found[0.6][:2] == [c["content"] for c in chat]
+    assert found[0.0].index(chat[1]["content"]) > 1
+
+
+def test_time_in_the_question_prefers_memories_from_then(db_path: Path) -> None:
+    now = datetime.now(timezone.utc)
+    text = "we talked about the garden plans"
+    for boost in (0.1, 0.0):
+        with Memory(db_path.with_name(f"t{boost}.db"), embedder="hash", time_boost=boost) as m:
+            [old] = m.add(text, user_id="u", occurred_at=format_time(now - timedelta(days=90)))
+            [recent] = m.add(text, user_id="u", occurred_at=format_time(now - timedelta(days=1)))
+            hits = m.search("what did we discuss about the garden yesterday?", user_id="u")
+            if boost:
+                assert [h.record.id for h in hits] == [recent.id, old.id]
+            else:
+                # The later copy is no novelty at all: its salience prior ranks it last.
+                assert [h.record.id for h in hits] == [old.id, recent.id]
+
+
+def test_filters_and_paging_hold_in_layered_search(memory: Memory) -> None:
+    memory.add(FILLER, user_id="u", occurred_at="2023-01-01T00:00:00Z")
+    memory.add(FILLER[:3], user_id="u", occurred_at="2024-01-01T00:00:00Z")
+    memory.add(FILLER, user_id="other")
+    every = memory.search("harbour bakery tickets", user_id="u", k=20)
+    assert len(every) == len(FILLER) + 3
+    assert {h.record.scope.user_id for h in every} == {"u"}
+    late = memory.search("harbour bakery tickets", user_id="u", since="2023-06-01T00:00:00Z")
+    assert {h.record.occurred_at[:4] for h in late} == {"2024"}
+    first = memory.search("harbour bakery tickets", user_id="u", k=4)
+    second = memory.search("harbour bakery tickets", user_id="u", k=4, offset=4)
+    assert [h.record.id for h in first + second] == [h.record.id for h in every[:8]]
