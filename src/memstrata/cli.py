@@ -18,7 +18,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from memstrata.config import default_db_path, default_embedder_spec
+from memstrata.config import default_db_path, default_embedder_spec, parse_assignments
 from memstrata.errors import InvalidInput, MemstrataError, NotFound
 from memstrata.memory import Memory
 from memstrata.types import HistoryEntry, Hit, Record
@@ -41,6 +41,7 @@ class _State:
     db: Path | None = None
     embedder: str | None = None
     json: bool | None = None
+    settings: tuple[str, ...] = ()
 
 
 state = _State()
@@ -64,10 +65,19 @@ def _main(
     as_json: Annotated[
         bool | None, typer.Option("--json/--table", help="Force JSON or table output.")
     ] = None,
+    settings: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--set",
+            help="Engine setting key=value (repeatable), e.g. --set facts=false; see "
+            "memstrata.Settings for the keys.",
+        ),
+    ] = None,
 ) -> None:
     state.db = db
     state.embedder = embedder
     state.json = as_json
+    state.settings = tuple(settings or ())
 
 
 def _want_json() -> bool:
@@ -78,7 +88,11 @@ def _want_json() -> bool:
 def _memory() -> Iterator[Memory]:
     path = state.db or default_db_path()
     try:
-        memory = Memory(path, embedder=state.embedder or default_embedder_spec())
+        memory = Memory(
+            path,
+            embedder=state.embedder or default_embedder_spec(),
+            settings=parse_assignments(state.settings),
+        )
     except MemstrataError as exc:
         _fail(exc)
     try:
@@ -209,7 +223,9 @@ def search(
     query: Annotated[str, typer.Argument(help="What to look for, in plain words.")],
     k: Annotated[int, typer.Option("-k", help="How many hits.")] = 10,
     offset: Annotated[int, typer.Option(help="Skip this many hits (paging).")] = 0,
-    strategy: Annotated[str, typer.Option(help="hybrid, bm25 or dense.")] = "hybrid",
+    strategy: Annotated[
+        str, typer.Option(help="layered (default), hybrid, bm25 or dense.")
+    ] = "layered",
     kind: Annotated[list[str] | None, typer.Option(help="Only these kinds.")] = None,
     since: Annotated[str | None, typer.Option(help="Occurred at or after (ISO).")] = None,
     until: Annotated[str | None, typer.Option(help="Occurred before (ISO).")] = None,
@@ -256,7 +272,7 @@ def _hits_table(hits: list[Hit]) -> None:
             via,
             r.occurred_at[:16].replace("T", " "),
             r.speaker or r.role or "",
-            r.text,
+            "\n".join([r.text, *(f"-> {f.text}" for f in h.facts[:2])]),
             r.id,
         )
     _out.print(table)
@@ -514,7 +530,11 @@ def demo() -> None:
     with tempfile.TemporaryDirectory() as folder:
         path = Path(state.db or Path(folder) / "demo.db")
         started = time.perf_counter()
-        memory = Memory(path, embedder=state.embedder or default_embedder_spec())
+        memory = Memory(
+            path,
+            embedder=state.embedder or default_embedder_spec(),
+            settings=parse_assignments(state.settings),
+        )
         with memory:
             for user, role, text in _DEMO:
                 memory.add({"role": role, "name": user, "content": text}, user_id=user)

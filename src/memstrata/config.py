@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
+import json
 import os
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, fields, replace
 from pathlib import Path
 from typing import Any
 
 import platformdirs
 
-from memstrata.errors import ConfigError
+from memstrata.errors import ConfigError, InvalidInput
 
 ENV_DB = "MEMSTRATA_DB"
 ENV_EMBEDDER = "MEMSTRATA_EMBEDDER"
@@ -117,3 +118,21 @@ class Settings:
 
     def as_dict(self) -> dict[str, Any]:
         return {f.name: getattr(self, f.name) for f in fields(self)}
+
+
+def parse_assignments(items: Sequence[str]) -> dict[str, Any]:
+    """`key=value` items (`--set`) as a dict, values as JSON when they parse (true, 3,
+    0.5, "x"), else as text. InvalidInput for an item without "=" or a key given twice."""
+    out: dict[str, Any] = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        key = key.strip()
+        if not sep or not key:
+            raise InvalidInput(f"--set expects key=value, got {item!r}")
+        if key in out:
+            raise InvalidInput(f"--set {key} given twice")
+        try:
+            out[key] = json.loads(value)
+        except json.JSONDecodeError:
+            out[key] = value
+    return out

@@ -33,7 +33,7 @@ from memstrata.bench.metrics import (
     expand_provenance,
     question_scores,
 )
-from memstrata.config import Settings
+from memstrata.config import Settings, parse_assignments
 from memstrata.embed import Embedder, load_embedder
 from memstrata.errors import ConfigError, InvalidInput
 from memstrata.memory import MAX_BATCH, Memory
@@ -184,18 +184,7 @@ def known_settings() -> dict[str, Any]:
 def parse_settings(items: Sequence[str]) -> dict[str, Any]:
     """Parse `key=value` items (values as JSON when they parse: true, 3, 0.5, "x";
     else as text) and check them against `known_settings()`."""
-    settings: dict[str, Any] = {}
-    for item in items:
-        key, sep, value = item.partition("=")
-        key = key.strip()
-        if not sep or not key:
-            raise InvalidInput(f"--set expects key=value, got {item!r}")
-        if key in settings:
-            raise InvalidInput(f"--set {key} given twice")
-        try:
-            settings[key] = json.loads(value)
-        except json.JSONDecodeError:
-            settings[key] = value
+    settings = parse_assignments(items)
     check_settings(settings)
     return settings
 

@@ -85,7 +85,7 @@ def search(
     ids = list(dict.fromkeys([i for i, _ in text_hits] + [i for i, _ in vector_hits]))
     records = {r.id: r for r in store.get_many(ids, scope, shared=True)}
     units: dict[str, Evidence] = {}
-    pending: dict[str, list[tuple[str, float, Record]]] = {}
+    pending: dict[str, list[tuple[int, float, Record]]] = {}
 
     def unit(record: Record) -> Evidence:
         found = units.get(record.id)
@@ -104,7 +104,7 @@ def search(
         if record is None:
             continue
         if derived(record):
-            pending.setdefault(record.source_ids[0], []).append(("fact", score, record))
+            pending.setdefault(record.source_ids[0], []).append((rank, score, record))
         else:
             evidence = unit(record)
             evidence.own = score
@@ -119,6 +119,11 @@ def search(
             evidence = units[uid]
             evidence.facts = sorted(((s, r) for _, s, r in facts), key=lambda x: -x[0])
             evidence.statement = evidence.facts[0][0]
+            evidence.ranks["facts"] = {
+                "rank": min(rank for rank, _, _ in facts),
+                "score": evidence.statement,
+                "count": len(facts),
+            }
     if not units:
         return []
     if vector is not None:
@@ -264,10 +269,9 @@ def _spread(
 
 
 def as_sources(e: Evidence) -> dict[str, dict[str, float]]:
-    sources = dict(e.ranks)
-    if e.facts:
-        sources["facts"] = {"count": len(e.facts), "score": e.facts[0][0]}
-    return sources
+    """Where the evidence ranked: "bm25", "dense" (its own vector) and "facts" (its
+    best statement's rank and score among the vector hits, and how many matched)."""
+    return dict(e.ranks)
 
 
 def fact_records(e: Evidence) -> Sequence[Record]:
