@@ -197,3 +197,12 @@ def test_formation_is_quiet_on_ordinary_input(memory: Memory) -> None:
         add_chat(memory)
         memory.add(["😀😀", "ok", "?", "x" * 5000], user_id="u", session_id="s2")
     assert memory.stats()["counters"] == {}
+
+
+def test_flat_search_sees_records_as_stored_unless_asked(memory: Memory) -> None:
+    turns = add_chat(memory)
+    for strategy in ("dense", "hybrid"):
+        hits = memory.search("support group", user_id="u", strategy=strategy, k=50)
+        assert {h.record.id for h in hits} == {t.id for t in turns}
+    facts = memory.search("support group", user_id="u", strategy="dense", kinds=["fact"], k=50)
+    assert facts and all(h.record.kind == "fact" and h.record.source_ids for h in facts)

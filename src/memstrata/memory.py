@@ -432,6 +432,9 @@ class Memory:
         if strategy not in STRATEGIES:
             raise InvalidInput(f"strategy must be one of {', '.join(STRATEGIES)}; got {strategy!r}")
         filters = _filters(kinds, since, until, metadata)
+        if kinds is None and strategy != "layered":
+            # Flat search is over memories as stored, not the views formation derives.
+            filters = dataclasses.replace(filters, derived=False)
         depth = max(_CANDIDATES, k + offset)
         dense_job = None
         if strategy != "bm25":
@@ -454,14 +457,12 @@ class Memory:
         vector = self._query_vector(dense_job, required=strategy == "dense")
         if vector is not None:
             ranked["dense"] = self.store.vector_search(vector, scope, filters, depth)
-        ids = list(dict.fromkeys(i for hits in ranked.values() for i, _ in hits))
-        records = {r.id: r for r in self.store.get_many(ids, scope)}
-        if kinds is None:  # flat search is over memories as stored, not derived views of them
-            records = {i: r for i, r in records.items() if not r.source_ids}
-        ranked = {name: [h for h in hits if h[0] in records] for name, hits in ranked.items()}
+        fused = rrf(ranked)[offset : offset + k]
+        records = {r.id: r for r in self.store.get_many([f[0] for f in fused], scope)}
         return [
             Hit(record=records[i], score=score, sources=sources)
-            for i, score, sources in rrf(ranked)[offset : offset + k]
+            for i, score, sources in fused
+            if i in records
         ]
 
     def _query_vector(self, job: Any, *, required: bool) -> np.ndarray | None:

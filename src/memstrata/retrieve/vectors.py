@@ -55,6 +55,7 @@ class VectorRow:
     kind: str
     occurred: float  # seconds since the epoch, for time filters
     seq: int = 0  # the store's change counter when this row last changed
+    derived: bool = False  # formation made it from other records (it has source_ids)
 
 
 class VectorIndex:
@@ -68,6 +69,7 @@ class VectorIndex:
         self._rowids = np.zeros(capacity, dtype=np.int64)
         self._live = np.zeros(capacity, dtype=bool)
         self._occurred = np.zeros(capacity, dtype=np.float64)
+        self._derived = np.zeros(capacity, dtype=bool)
         self._seqs = np.zeros(capacity, dtype=np.int64)
         self._codes = {f: np.zeros(capacity, dtype=np.int32) for f in _SCOPE_FIELDS}
         self._vocab: dict[str, dict[str | None, int]] = {f: {None: 0} for f in _SCOPE_FIELDS}
@@ -93,7 +95,7 @@ class VectorIndex:
         matrix = np.zeros((capacity, self.dim), dtype=np.float32)
         matrix[: self._size] = self._matrix[: self._size]
         self._matrix = matrix
-        for name in ("_rowids", "_live", "_occurred", "_seqs"):
+        for name in ("_rowids", "_live", "_occurred", "_seqs", "_derived"):
             old = getattr(self, name)
             new = np.zeros(capacity, dtype=old.dtype)
             new[: self._size] = old[: self._size]
@@ -124,6 +126,7 @@ class VectorIndex:
                 self._matrix[pos] = row.vector
                 self._live[pos] = True
                 self._occurred[pos] = row.occurred
+                self._derived[pos] = row.derived
                 for field in _SCOPE_FIELDS:
                     self._codes[field][pos] = self._code(field, getattr(row, field))
                 active = self._vocab["status"].get("active")
@@ -199,8 +202,10 @@ class VectorIndex:
         since: float | None = None,
         until: float | None = None,
         allowed_rowids: Iterable[int] | None = None,
+        derived: bool | None = None,
     ) -> list[tuple[int, float]]:
-        """Top-k (rowid, cosine) among rows in scope with a vector, best first."""
+        """Top-k (rowid, cosine) among rows in scope with a vector, best first;
+        `derived` False keeps only records as stored, True only derived ones."""
         n = self._size
         if n == 0 or k <= 0:
             return []
@@ -210,6 +215,8 @@ class VectorIndex:
         )  # fmt: skip
         if mask is None:
             return []
+        if derived is not None:
+            mask &= self._derived[:n] == derived
         candidates = np.flatnonzero(mask)
         if candidates.size == 0:
             return []

@@ -19,13 +19,15 @@ from memstrata.types import HistoryEntry, Page, Record, Scope
 class Filters:
     """Narrowing on top of the scope. Times compare against `occurred_at`
     (stored form); `since` is inclusive, `until` exclusive; `metadata` matches
-    top-level keys by equality."""
+    top-level keys by equality; `derived` tells records formation made (those
+    with `source_ids`) from records as stored."""
 
     kinds: tuple[str, ...] | None = None
     statuses: tuple[str, ...] = ("active",)
     since: str | None = None
     until: str | None = None
     metadata: dict[str, Any] = field(default_factory=dict)
+    derived: bool | None = None  # False: records as stored; True: derived ones only
 
 
 Link = tuple[str, str, str, float]

@@ -123,6 +123,8 @@ def _filter_sql(filters: Filters, alias: str = "") -> tuple[str, list[Any]]:
     if filters.statuses:
         clauses.append(f"{prefix}status IN ({','.join('?' * len(filters.statuses))})")
         params.extend(filters.statuses)
+    if filters.derived is not None:
+        clauses.append(f"{prefix}source_ids {'!=' if filters.derived else '='} '[]'")
     if filters.since is not None:
         clauses.append(f"{prefix}occurred_at >= ?")
         params.append(filters.since)
@@ -909,6 +911,7 @@ class SQLiteStore:
                 since=_epoch(filters.since),
                 until=_epoch(filters.until),
                 allowed_rowids=allowed,
+                derived=filters.derived,
             )
             if not hits:
                 return []
@@ -957,7 +960,7 @@ class SQLiteStore:
         had_graph = self._index.ann is not None
         cursor = self._conn.execute(
             "SELECT rowid, embedding, status, namespace, user_id, agent_id, session_id, kind, "
-            "occurred_at, seq FROM records WHERE seq > ?",
+            "occurred_at, seq, source_ids != '[]' FROM records WHERE seq > ?",
             (self._index_seq,),
         )
         dim = self._embedder.dim
@@ -979,6 +982,7 @@ class SQLiteStore:
                     kind=r[7],
                     occurred=parse_stored_time(r[8]).timestamp(),
                     seq=r[9],
+                    derived=bool(r[10]),
                 )
                 for r in rows
             )
