@@ -18,7 +18,6 @@ import time
 import warnings
 from collections import OrderedDict
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -31,118 +30,37 @@ from memstrata.retrieve.ann import AnnIndex
 from memstrata.retrieve.vectors import VectorIndex, VectorRow
 from memstrata.store import fts
 from memstrata.store.base import EmbedderInfo, Filters, Link
-from memstrata.store.schema import MIGRATIONS, SCHEMA_VERSION
-from memstrata.types import RECORD_FIELDS, HistoryEntry, Page, Record, Scope
-
-_COLUMNS = RECORD_FIELDS
-_JSON_COLUMNS = ("metadata", "source_ids", "entities", "tags")
-_SELECT = ", ".join(_COLUMNS)
-_INSERT = (
-    f"INSERT INTO records ({_SELECT}, embedding, seq) "
-    f"VALUES ({', '.join('?' * (len(_COLUMNS) + 2))})"
+from memstrata.store.derived_state import DerivedState
+from memstrata.store.rows import (
+    COLUMNS,
+    INSERT,
+    SELECT,
+    blob,
+    clone,
+    epoch,
+    filter_sql,
+    in_scope,
+    loads,
+    record_values,
+    redact,
+    row_to_record,
+    scope_sql,
+    snapshot,
 )
+from memstrata.store.schema import MIGRATIONS, SCHEMA_VERSION
+from memstrata.types import HistoryEntry, Page, Record, Scope
+
 _BUSY_TIMEOUT_S = 60.0
 _FTS_TERMS = 8
 _FTS_OVERSAMPLE = 3
 _FTS_MIN_DEPTH = 200
-_REDACTED = "[purged]"
 _ANN_SAVE_EVERY = 10_000  # graph changes between saves of its cache file
 _CHECKPOINT_WAIT_MS = 2_000
 _CACHE_RECORDS = 20_000  # decoded records kept for get_many
 GRAPH_IN_BACKGROUND = True  # tests switch it off to make builds deterministic
 
 
-_EMPTY_JSON: dict[str, Callable[[], Any]] = {"[]": list, "{}": dict}
-
-
-def _row_to_record(row: Sequence[Any]) -> Record:
-    data = dict(zip(_COLUMNS, row))
-    for name in _JSON_COLUMNS:
-        value = data[name]
-        empty = _EMPTY_JSON.get(value)
-        data[name] = empty() if empty is not None else json.loads(value)
-    return Record.from_dict(data)
-
-
-def _record_values(record: Record) -> list[Any]:
-    data = record.to_dict()
-    for name in _JSON_COLUMNS:
-        data[name] = json.dumps(data[name], ensure_ascii=False)
-    return [data[name] for name in _COLUMNS]
-
-
-def _snapshot(record: Record) -> str:
-    return json.dumps(record.to_dict(), ensure_ascii=False)
-
-
-def _blob(vector: np.ndarray | None) -> bytes | None:
-    if vector is None:
-        return None
-    return np.ascontiguousarray(vector, dtype="<f4").tobytes()
-
-
-def _scope_sql(scope: Scope, alias: str = "", *, by_id: bool = False) -> tuple[str, list[Any]]:
-    """SQL for a scope. With `by_id`, the terms carry a unary plus so that the planner
-    looks rows up by id instead of scanning the scope's index."""
-    prefix = ("+" if by_id else "") + (f"{alias}." if alias else "")
-    clauses = [f"{prefix}namespace = ?"]
-    params: list[Any] = [scope.namespace]
-    for name in ("user_id", "agent_id", "session_id"):
-        value = getattr(scope, name)
-        if value is not None:
-            clauses.append(f"{prefix}{name} = ?")
-            params.append(value)
-    return " AND ".join(clauses), params
-
-
-def _in_scope(record: Record, scope: Scope) -> bool:
-    have = record.scope
-    return (
-        have.namespace == scope.namespace
-        and (scope.user_id is None or have.user_id == scope.user_id)
-        and (scope.agent_id is None or have.agent_id == scope.agent_id)
-        and (scope.session_id is None or have.session_id == scope.session_id)
-    )
-
-
-def _clone(record: Record) -> Record:
-    """A shallow copy (a cached record is never handed out itself); 15x faster than
-    copy.copy."""
-    twin = object.__new__(Record)
-    twin.__dict__.update(record.__dict__)
-    return twin
-
-
-def _filter_sql(filters: Filters, alias: str = "") -> tuple[str, list[Any]]:
-    prefix = f"{alias}." if alias else ""
-    clauses: list[str] = []
-    params: list[Any] = []
-    if filters.kinds is not None:
-        clauses.append(f"{prefix}kind IN ({','.join('?' * len(filters.kinds))})")
-        params.extend(filters.kinds)
-    if filters.statuses:
-        clauses.append(f"{prefix}status IN ({','.join('?' * len(filters.statuses))})")
-        params.extend(filters.statuses)
-    if filters.derived is not None:
-        clauses.append(f"{prefix}source_ids {'!=' if filters.derived else '='} '[]'")
-    if filters.since is not None:
-        clauses.append(f"{prefix}occurred_at >= ?")
-        params.append(filters.since)
-    if filters.until is not None:
-        clauses.append(f"{prefix}occurred_at < ?")
-        params.append(filters.until)
-    for key, value in filters.metadata.items():
-        path = f'$."{key}"'
-        if value is None:
-            clauses.append(f"json_type({prefix}metadata, ?) = 'null'")
-            params.append(path)
-        else:
-            clauses.append(f"json_extract({prefix}metadata, ?) = ?")
-            params.extend([path, int(value) if isinstance(value, bool) else value])
-    return " AND ".join(clauses) or "1", params
-
-
-class SQLiteStore:
+class SQLiteStore(DerivedState):
     """`SQLiteStore(path)`: open (or create) a memstrata file."""
 
     def __init__(self, path: str | os.PathLike[str], *, migrate: bool = False) -> None:
@@ -352,155 +270,16 @@ class SQLiteStore:
             seq = self._next_seq(conn)
             for i, record in enumerate(records):
                 vector = None if vectors is None else vectors[i]
-                conn.execute(_INSERT, [*_record_values(record), _blob(vector), seq])
+                conn.execute(INSERT, [*record_values(record), blob(vector), seq])
                 self._log(
                     conn,
                     record.id,
                     record.scope.namespace,
                     "add",
                     None,
-                    _snapshot(record),
+                    snapshot(record),
                     actor,
                     record.recorded_at,
-                )
-
-    # ------------------------------------------------------- links and state
-
-    def _add_links(self, conn: sqlite3.Connection, links: Sequence[Link]) -> None:
-        if links:
-            at = now()
-            conn.executemany(
-                "INSERT OR REPLACE INTO links (src, dst, type, weight, created_at) "
-                "VALUES (?, ?, ?, ?, ?)",
-                [(*link, at) for link in links],
-            )
-
-    def add_links(self, links: Sequence[Link]) -> None:
-        with self._write() as conn:
-            self._add_links(conn, links)
-
-    def linked(
-        self, ids: Sequence[str], type: str, *, reverse: bool = False
-    ) -> dict[str, list[str]]:
-        """For each of `ids`, the records it links to with `type` (its sources when
-        `reverse`: the records that link to it), heaviest first."""
-        if not ids:
-            return {}
-        mine, other = ("dst", "src") if reverse else ("src", "dst")
-        out: dict[str, list[str]] = {}
-        with self._lock:
-            for start in range(0, len(ids), 500):
-                chunk = list(ids[start : start + 500])
-                rows = self._conn.execute(
-                    f"SELECT {mine}, {other} FROM links WHERE {mine} IN "
-                    f"({','.join('?' * len(chunk))}) AND type = ? ORDER BY weight DESC",
-                    [*chunk, type],
-                ).fetchall()
-                for key, value in rows:
-                    out.setdefault(key, []).append(value)
-        return out
-
-    def last_of_session(self, scope: Scope, kind: str) -> Record | None:
-        """The newest live record of `kind` in `scope`'s session (by insertion)."""
-        if scope.session_id is None:
-            return None
-        where, params = _scope_sql(scope)
-        with self._lock:
-            row = self._conn.execute(
-                f"SELECT {_SELECT} FROM records WHERE {where} AND kind = ? AND status = 'active' "
-                "ORDER BY rowid DESC LIMIT 1",
-                [*params, kind],
-            ).fetchone()
-        return None if row is None else _row_to_record(row)
-
-    def session_records(
-        self, scope: Scope, kind: str, *, after: str | None = None
-    ) -> list[tuple[Record, np.ndarray | None]]:
-        """Live records of `kind` in `scope`'s session in insertion order, from the
-        record `after` (inclusive) when given, with their vectors."""
-        where, params = _scope_sql(scope)
-        sql = f"SELECT {_SELECT}, embedding FROM records WHERE {where} AND kind = ? "
-        args = [*params, kind]
-        if after is not None:
-            sql += "AND rowid >= (SELECT rowid FROM records WHERE id = ?) "
-            args.append(after)
-        with self._lock:
-            rows = self._conn.execute(sql + "AND status = 'active' ORDER BY rowid", args).fetchall()
-        return [
-            (_row_to_record(r[:-1]), None if r[-1] is None else np.frombuffer(r[-1], "<f4"))
-            for r in rows
-        ]
-
-    def namespaces(self) -> list[str]:
-        with self._lock:
-            return [r[0] for r in self._conn.execute("SELECT DISTINCT namespace FROM records")]
-
-    def get_state(self, key: str) -> bytes | None:
-        with self._lock:
-            row = self._conn.execute("SELECT value FROM state WHERE key = ?", (key,)).fetchone()
-        return None if row is None else bytes(row[0])
-
-    def put_state(self, key: str, value: bytes) -> None:
-        with self._write() as conn:
-            conn.execute("INSERT OR REPLACE INTO state (key, value) VALUES (?, ?)", (key, value))
-
-    def count(self, name: str, n: int = 1) -> None:
-        """Add `n` to the counter `name` (shown by `stats`)."""
-        with self._write() as conn:
-            conn.execute(
-                "INSERT INTO state (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE "
-                "SET value = CAST(value AS INTEGER) + excluded.value",
-                (f"count:{name}", n),
-            )
-
-    def _counters(self) -> dict[str, int]:
-        rows = self._conn.execute(
-            "SELECT substr(key, 7), CAST(value AS INTEGER) FROM state WHERE key LIKE 'count:%'"
-        ).fetchall()
-        return dict(rows)
-
-    def save_derived(
-        self,
-        records: Sequence[Record],
-        vectors: np.ndarray | None,
-        *,
-        links: Sequence[Link] = (),
-        revised: Sequence[tuple[Record, np.ndarray | None]] = (),
-        state: dict[str, bytes] | None = None,
-        actor: str | None = None,
-    ) -> None:
-        """Formation's output in one transaction: new derived records, new versions
-        of derived records (each logged in history), links and state."""
-        with self._write() as conn:
-            seq = self._next_seq(conn)
-            for i, record in enumerate(records):
-                vector = None if vectors is None else vectors[i]
-                conn.execute(_INSERT, [*_record_values(record), _blob(vector), seq])
-                self._log(conn, record.id, record.scope.namespace, "add", None, None, actor,
-                          record.recorded_at)  # fmt: skip
-            for record, vector in revised:
-                row = conn.execute(f"SELECT {_SELECT} FROM records WHERE id = ?", (record.id,))
-                found = row.fetchone()
-                if found is None:
-                    continue
-                current = _row_to_record(found)
-                if current.status != "active":
-                    continue  # deleted or purged meanwhile: never resurrect it
-                record = replace(record, version=current.version + 1, updated_at=now())
-                sets = ", ".join(f"{c} = ?" for c in _COLUMNS[1:])
-                params = [*_record_values(record)[1:], seq]
-                if vector is not None:
-                    sets += ", seq = ?, embedding = ?"
-                    params.append(_blob(vector))
-                else:
-                    sets += ", seq = ?"
-                conn.execute(f"UPDATE records SET {sets} WHERE id = ?", [*params, record.id])
-                self._log(conn, record.id, record.scope.namespace, "form", _snapshot(current),
-                          _snapshot(record), actor)  # fmt: skip
-            self._add_links(conn, links)
-            for key, value in (state or {}).items():
-                conn.execute(
-                    "INSERT OR REPLACE INTO state (key, value) VALUES (?, ?)", (key, value)
                 )
 
     def set_vectors(self, ids: Sequence[str], vectors: np.ndarray) -> None:
@@ -508,7 +287,7 @@ class SQLiteStore:
             seq = self._next_seq(conn)
             conn.executemany(
                 "UPDATE records SET embedding = ?, seq = ? WHERE id = ? AND status != 'purged'",
-                [(_blob(v), seq, i) for i, v in zip(ids, vectors)],
+                [(blob(v), seq, i) for i, v in zip(ids, vectors)],
             )
 
     def revise(
@@ -535,12 +314,12 @@ class SQLiteStore:
                 fields.update(version=current.version + 1, updated_at=now())
             record = Record(**fields)
             seq = self._next_seq(conn)
-            sets = ", ".join(f"{c} = ?" for c in _COLUMNS[1:])
-            params = [*_record_values(record)[1:], seq]
+            sets = ", ".join(f"{c} = ?" for c in COLUMNS[1:])
+            params = [*record_values(record)[1:], seq]
             vector_sql = ""
             if vector is not None:
                 vector_sql = ", embedding = ?"
-                params.append(_blob(vector))
+                params.append(blob(vector))
             conn.execute(
                 f"UPDATE records SET {sets}, seq = ?{vector_sql} WHERE id = ?",
                 [*params, record_id],
@@ -550,8 +329,8 @@ class SQLiteStore:
                 record_id,
                 record.scope.namespace,
                 op,
-                _snapshot(current),
-                _snapshot(record),
+                snapshot(current),
+                snapshot(record),
                 actor,
             )
         return record
@@ -581,7 +360,7 @@ class SQLiteStore:
                 for hseq, before, after in rows:
                     conn.execute(
                         "UPDATE history SET before = ?, after = ? WHERE seq = ?",
-                        (_redact(before), _redact(after), hseq),
+                        (redact(before), redact(after), hseq),
                     )
                 self._log(conn, record_id, current.scope.namespace, "purge", None, None, actor)
                 # Rewrites the full-text index so that no segment keeps the erased terms.
@@ -627,7 +406,7 @@ class SQLiteStore:
                 exists = conn.execute("SELECT 1 FROM records WHERE id = ?", (record.id,))
                 if exists.fetchone():
                     continue
-                conn.execute(_INSERT, [*_record_values(record), _blob(vector), seq])
+                conn.execute(INSERT, [*record_values(record), blob(vector), seq])
                 ns = record.scope.namespace
                 for e in entries:
                     self._log(
@@ -649,13 +428,13 @@ class SQLiteStore:
     def _get(
         self, conn: sqlite3.Connection, record_id: str, scope: Scope, *, include_gone: bool
     ) -> Record:
-        where, params = _scope_sql(scope, by_id=True)
+        where, params = scope_sql(scope, by_id=True)
         row = conn.execute(
-            f"SELECT {_SELECT} FROM records WHERE id = ? AND {where}", [record_id, *params]
+            f"SELECT {SELECT} FROM records WHERE id = ? AND {where}", [record_id, *params]
         ).fetchone()
         if row is None:
             raise NotFound(f"no record {record_id} in this scope")
-        record = _row_to_record(row)
+        record = row_to_record(row)
         if not include_gone and record.status in ("deleted", "purged"):
             raise NotFound(f"record {record_id} was {record.status}")
         return record
@@ -671,10 +450,10 @@ class SQLiteStore:
         hundreds of candidates, and decoding a row costs ~35 µs. The cache drops every
         record whose `seq` moved since it last looked (any process's writes). With
         `shared`, the records are the cache's own: read them, never change them."""
-        clone = (lambda r: r) if shared else _clone
+        give = (lambda r: r) if shared else clone
         if not record_ids:
             return []
-        where, params = _scope_sql(scope, by_id=True)
+        where, params = scope_sql(scope, by_id=True)
         found: dict[str, Record] = {}
         with self._lock:
             self._refresh_cache()
@@ -683,19 +462,19 @@ class SQLiteStore:
                 cached = self._cache.get(i)
                 if cached is None:
                     todo.append(i)
-                elif _in_scope(cached, scope):
-                    found[i] = clone(cached)
+                elif in_scope(cached, scope):
+                    found[i] = give(cached)
             for start in range(0, len(todo), 500):
                 chunk = todo[start : start + 500]
                 rows = self._conn.execute(
-                    f"SELECT {_SELECT} FROM records WHERE id IN ({','.join('?' * len(chunk))}) "
+                    f"SELECT {SELECT} FROM records WHERE id IN ({','.join('?' * len(chunk))}) "
                     f"AND {where}",
                     [*chunk, *params],
                 ).fetchall()
                 for row in rows:
-                    record = _row_to_record(row)
+                    record = row_to_record(row)
                     self._cache[record.id] = record
-                    found[record.id] = clone(record)
+                    found[record.id] = give(record)
             while len(self._cache) > _CACHE_RECORDS:
                 self._cache.popitem(last=False)
         return [found[i] for i in record_ids if i in found]
@@ -714,9 +493,9 @@ class SQLiteStore:
     def list_records(
         self, scope: Scope, filters: Filters, *, limit: int, cursor: str | None
     ) -> Page:
-        where, params = _scope_sql(scope)
-        fwhere, fparams = _filter_sql(filters)
-        sql = f"SELECT {_SELECT} FROM records WHERE {where} AND {fwhere}"
+        where, params = scope_sql(scope)
+        fwhere, fparams = filter_sql(filters)
+        sql = f"SELECT {SELECT} FROM records WHERE {where} AND {fwhere}"
         args = [*params, *fparams]
         if cursor is not None:
             sql += " AND id < ?"
@@ -725,7 +504,7 @@ class SQLiteStore:
         args.append(limit + 1)
         with self._lock:
             rows = self._conn.execute(sql, args).fetchall()
-        records = [_row_to_record(r) for r in rows[:limit]]
+        records = [row_to_record(r) for r in rows[:limit]]
         next_cursor = records[-1].id if len(rows) > limit else None
         return Page(records=records, next_cursor=next_cursor)
 
@@ -735,12 +514,12 @@ class SQLiteStore:
             return self.history_entries(record_id)
 
     def iter_records(self, scope: Scope) -> Iterator[tuple[Record, np.ndarray | None]]:
-        where, params = _scope_sql(scope)
+        where, params = scope_sql(scope)
         last = ""
         while True:
             with self._lock:
                 rows = self._conn.execute(
-                    f"SELECT {_SELECT}, embedding FROM records WHERE {where} AND id > ? "
+                    f"SELECT {SELECT}, embedding FROM records WHERE {where} AND id > ? "
                     "ORDER BY id LIMIT 500",
                     [*params, last],
                 ).fetchall()
@@ -749,7 +528,7 @@ class SQLiteStore:
             for row in rows:
                 blob = row[-1]
                 vector = np.frombuffer(blob, dtype="<f4").copy() if blob is not None else None
-                yield _row_to_record(row[:-1]), vector
+                yield row_to_record(row[:-1]), vector
             last = rows[-1][0]
 
     def history_entries(self, record_id: str) -> list[HistoryEntry]:
@@ -765,7 +544,7 @@ class SQLiteStore:
                 (record_id,),
             ).fetchall()
             entries = [
-                HistoryEntry(r[0], r[1], r[2], r[3], r[4], _loads(r[5]), _loads(r[6])) for r in rows
+                HistoryEntry(r[0], r[1], r[2], r[3], r[4], loads(r[5]), loads(r[6])) for r in rows
             ]
             for i, entry in enumerate(entries):
                 if entry.op == "add" and entry.after is None:
@@ -775,21 +554,21 @@ class SQLiteStore:
 
     def _snapshot_of(self, record_id: str) -> dict[str, Any] | None:
         row = self._conn.execute(
-            f"SELECT {_SELECT} FROM records WHERE id = ?", (record_id,)
+            f"SELECT {SELECT} FROM records WHERE id = ?", (record_id,)
         ).fetchone()
-        return None if row is None else _row_to_record(row).to_dict()
+        return None if row is None else row_to_record(row).to_dict()
 
     def missing_vectors(self, limit: int) -> list[Record]:
         with self._lock:
             rows = self._conn.execute(
-                f"SELECT {_SELECT} FROM records WHERE embedding IS NULL "
+                f"SELECT {SELECT} FROM records WHERE embedding IS NULL "
                 "AND status NOT IN ('deleted', 'purged') ORDER BY rowid LIMIT ?",
                 (limit,),
             ).fetchall()
-        return [_row_to_record(r) for r in rows]
+        return [row_to_record(r) for r in rows]
 
     def stats(self, scope: Scope) -> dict[str, Any]:
-        where, params = _scope_sql(scope)
+        where, params = scope_sql(scope)
         with self._lock:
             by_kind = self._conn.execute(
                 f"SELECT kind, status, count(*) FROM records WHERE {where} GROUP BY kind, status",
@@ -833,8 +612,8 @@ class SQLiteStore:
                 agent_id=scope.agent_id,
                 session_id=scope.session_id,
             )
-            where, params = _scope_sql(scope, "r", by_id=True)
-            fwhere, fparams = _filter_sql(filters, "r")
+            where, params = scope_sql(scope, "r", by_id=True)
+            fwhere, fparams = filter_sql(filters, "r")
             # First pass: rank in the full-text index alone, narrowed by the user, agent
             # and session terms (the namespace term usually holds most rows, and ANDing
             # it costs more than it saves), then keep the rows that pass the scope and
@@ -890,8 +669,8 @@ class SQLiteStore:
                 return []
             allowed = None
             if filters.metadata:
-                where, params = _scope_sql(scope)
-                fwhere, fparams = _filter_sql(filters)
+                where, params = scope_sql(scope)
+                fwhere, fparams = filter_sql(filters)
                 allowed = [
                     r[0]
                     for r in self._conn.execute(
@@ -908,8 +687,8 @@ class SQLiteStore:
                 session_id=scope.session_id,
                 kinds=filters.kinds,
                 statuses=filters.statuses,
-                since=_epoch(filters.since),
-                until=_epoch(filters.until),
+                since=epoch(filters.since),
+                until=epoch(filters.until),
                 allowed_rowids=allowed,
                 derived=filters.derived,
             )
@@ -1003,10 +782,10 @@ class SQLiteStore:
         that changed meanwhile are replayed into it."""
         if self._closed or (self._graph_thread is not None and self._graph_thread.is_alive()):
             return
-        snapshot = index.graph_snapshot()
-        if snapshot is None:
+        graph = index.graph_snapshot()
+        if graph is None:
             return
-        keys, vectors, generation = snapshot
+        keys, vectors, generation = graph
 
         def build() -> None:
             ann = AnnIndex(index.dim)
@@ -1064,19 +843,3 @@ class SQLiteStore:
             with contextlib.suppress(sqlite3.Error):
                 self._conn.execute("PRAGMA optimize")  # refreshes planner statistics cheaply
             self._conn.close()
-
-
-def _epoch(stored: str | None) -> float | None:
-    return None if stored is None else parse_stored_time(stored).timestamp()
-
-
-def _loads(text: str | None) -> Any:
-    return json.loads(text) if text else None
-
-
-def _redact(snapshot: str | None) -> str | None:
-    if snapshot is None:
-        return None
-    data = json.loads(snapshot)
-    data.update(text=_REDACTED, metadata={}, entities=[], tags=[])
-    return json.dumps(data, ensure_ascii=False)

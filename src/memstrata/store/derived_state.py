@@ -1,0 +1,181 @@
+"""The part of the SQLite store that formation uses: links between records, the
+records of a session in order, named state (topic centroids) and counters, and
+saving formation's output in one transaction.
+
+A mixin of `SQLiteStore`: it works on the store's connection, lock and write
+transaction.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Sequence
+from contextlib import AbstractContextManager
+from dataclasses import replace
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from memstrata.ids import now
+from memstrata.store.base import Link
+from memstrata.store.rows import (
+    COLUMNS,
+    INSERT,
+    SELECT,
+    blob,
+    record_values,
+    row_to_record,
+    scope_sql,
+    snapshot,
+)
+from memstrata.types import Record, Scope
+
+
+class DerivedState:
+    _conn: sqlite3.Connection
+    _lock: Any
+
+    if TYPE_CHECKING:  # provided by SQLiteStore
+
+        def _write(self) -> AbstractContextManager[sqlite3.Connection]: ...
+
+        def _next_seq(self, conn: sqlite3.Connection) -> int: ...
+
+        def _log(self, *args: Any) -> None: ...
+
+    def _add_links(self, conn: sqlite3.Connection, links: Sequence[Link]) -> None:
+        if links:
+            at = now()
+            conn.executemany(
+                "INSERT OR REPLACE INTO links (src, dst, type, weight, created_at) "
+                "VALUES (?, ?, ?, ?, ?)",
+                [(*link, at) for link in links],
+            )
+
+    def add_links(self, links: Sequence[Link]) -> None:
+        with self._write() as conn:
+            self._add_links(conn, links)
+
+    def linked(
+        self, ids: Sequence[str], type: str, *, reverse: bool = False
+    ) -> dict[str, list[str]]:
+        """For each of `ids`, the records it links to with `type` (its sources when
+        `reverse`: the records that link to it), heaviest first."""
+        if not ids:
+            return {}
+        mine, other = ("dst", "src") if reverse else ("src", "dst")
+        out: dict[str, list[str]] = {}
+        with self._lock:
+            for start in range(0, len(ids), 500):
+                chunk = list(ids[start : start + 500])
+                rows = self._conn.execute(
+                    f"SELECT {mine}, {other} FROM links WHERE {mine} IN "
+                    f"({','.join('?' * len(chunk))}) AND type = ? ORDER BY weight DESC",
+                    [*chunk, type],
+                ).fetchall()
+                for key, value in rows:
+                    out.setdefault(key, []).append(value)
+        return out
+
+    def last_of_session(self, scope: Scope, kind: str) -> Record | None:
+        """The newest live record of `kind` in `scope`'s session (by insertion)."""
+        if scope.session_id is None:
+            return None
+        where, params = scope_sql(scope)
+        with self._lock:
+            row = self._conn.execute(
+                f"SELECT {SELECT} FROM records WHERE {where} AND kind = ? AND status = 'active' "
+                "ORDER BY rowid DESC LIMIT 1",
+                [*params, kind],
+            ).fetchone()
+        return None if row is None else row_to_record(row)
+
+    def session_records(
+        self, scope: Scope, kind: str, *, after: str | None = None
+    ) -> list[tuple[Record, np.ndarray | None]]:
+        """Live records of `kind` in `scope`'s session in insertion order, from the
+        record `after` (inclusive) when given, with their vectors."""
+        where, params = scope_sql(scope)
+        sql = f"SELECT {SELECT}, embedding FROM records WHERE {where} AND kind = ? "
+        args = [*params, kind]
+        if after is not None:
+            sql += "AND rowid >= (SELECT rowid FROM records WHERE id = ?) "
+            args.append(after)
+        with self._lock:
+            rows = self._conn.execute(sql + "AND status = 'active' ORDER BY rowid", args).fetchall()
+        return [
+            (row_to_record(r[:-1]), None if r[-1] is None else np.frombuffer(r[-1], "<f4"))
+            for r in rows
+        ]
+
+    def namespaces(self) -> list[str]:
+        with self._lock:
+            return [r[0] for r in self._conn.execute("SELECT DISTINCT namespace FROM records")]
+
+    def get_state(self, key: str) -> bytes | None:
+        with self._lock:
+            row = self._conn.execute("SELECT value FROM state WHERE key = ?", (key,)).fetchone()
+        return None if row is None else bytes(row[0])
+
+    def put_state(self, key: str, value: bytes) -> None:
+        with self._write() as conn:
+            conn.execute("INSERT OR REPLACE INTO state (key, value) VALUES (?, ?)", (key, value))
+
+    def count(self, name: str, n: int = 1) -> None:
+        """Add `n` to the counter `name` (shown by `stats`)."""
+        with self._write() as conn:
+            conn.execute(
+                "INSERT INTO state (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE "
+                "SET value = CAST(value AS INTEGER) + excluded.value",
+                (f"count:{name}", n),
+            )
+
+    def _counters(self) -> dict[str, int]:
+        rows = self._conn.execute(
+            "SELECT substr(key, 7), CAST(value AS INTEGER) FROM state WHERE key LIKE 'count:%'"
+        ).fetchall()
+        return dict(rows)
+
+    def save_derived(
+        self,
+        records: Sequence[Record],
+        vectors: np.ndarray | None,
+        *,
+        links: Sequence[Link] = (),
+        revised: Sequence[tuple[Record, np.ndarray | None]] = (),
+        state: dict[str, bytes] | None = None,
+        actor: str | None = None,
+    ) -> None:
+        """Formation's output in one transaction: new derived records, new versions
+        of derived records (each logged in history), links and state."""
+        with self._write() as conn:
+            seq = self._next_seq(conn)
+            for i, record in enumerate(records):
+                vector = None if vectors is None else vectors[i]
+                conn.execute(INSERT, [*record_values(record), blob(vector), seq])
+                self._log(conn, record.id, record.scope.namespace, "add", None, None, actor,
+                          record.recorded_at)  # fmt: skip
+            for record, vector in revised:
+                row = conn.execute(f"SELECT {SELECT} FROM records WHERE id = ?", (record.id,))
+                found = row.fetchone()
+                if found is None:
+                    continue
+                current = row_to_record(found)
+                if current.status != "active":
+                    continue  # deleted or purged meanwhile: never resurrect it
+                record = replace(record, version=current.version + 1, updated_at=now())
+                sets = ", ".join(f"{c} = ?" for c in COLUMNS[1:])
+                params = [*record_values(record)[1:], seq]
+                if vector is not None:
+                    sets += ", seq = ?, embedding = ?"
+                    params.append(blob(vector))
+                else:
+                    sets += ", seq = ?"
+                conn.execute(f"UPDATE records SET {sets} WHERE id = ?", [*params, record.id])
+                self._log(conn, record.id, record.scope.namespace, "form", snapshot(current),
+                          snapshot(record), actor)  # fmt: skip
+            self._add_links(conn, links)
+            for key, value in (state or {}).items():
+                conn.execute(
+                    "INSERT OR REPLACE INTO state (key, value) VALUES (?, ?)", (key, value)
+                )
