@@ -50,6 +50,10 @@ def test_analysis_resolves_time_ranges_against_today() -> None:
         date(2022, 5, 31),
     )
     assert analyse("What does Caroline like?", monday).time_range is None
+    assert analyse("what happened yesterday?", monday).time_only
+    assert analyse("What did we talk about last week?", monday).time_only
+    assert not analyse("Where did Caroline move from 4 years ago?", monday).time_only
+    assert not analyse("What did Caroline like?", monday).time_only
     assert names_match(["Caroline"], analyse("What is Caroline's job?", monday).words)
     assert names_match(["Mary Ann"], analyse("did mary ann call", monday).words)
     assert not names_match(["Mary Ann"], analyse("did mary call", monday).words)
@@ -135,3 +139,30 @@ def test_filters_and_paging_hold_in_layered_search(memory: Memory) -> None:
     first = memory.search("harbour bakery tickets", user_id="u", k=4)
     second = memory.search("harbour bakery tickets", user_id="u", k=4, offset=4)
     assert [h.record.id for h in first + second] == [h.record.id for h in every[:8]]
+
+
+def test_a_time_the_query_names_brings_memories_from_then(memory: Memory) -> None:
+    now = datetime.now(timezone.utc)
+    long_ago = format_time(now - timedelta(days=400))
+    memory.add(FILLER, user_id="u", occurred_at=long_ago)
+    [done] = memory.add(
+        "repaired the bicycle chain and oiled the gears",
+        user_id="u",
+        occurred_at=format_time(now - timedelta(days=1)),
+    )
+    hits = memory.search("what happened yesterday?", user_id="u", k=3)
+    assert hits[0].record.id == done.id  # no word in common: found through its time
+    assert memory.search("what happened yesterday?", user_id="other") == []  # scoped
+
+
+def test_hits_are_counted_only_when_asked(db_path: Path) -> None:
+    with Memory(db_path, embedder="hash") as m:
+        [a] = m.add("the harbour ferry leaves at noon", user_id="u")
+        m.search("harbour ferry", user_id="u")
+        assert m.get(a.id, user_id="u").hits == 0
+    with Memory(db_path, embedder="hash", count_hits=True) as m:
+        for strategy in ("layered", "hybrid"):
+            m.search("harbour ferry", user_id="u", strategy=strategy)
+        counted = m.get(a.id, user_id="u")
+        assert counted.hits == 2 and counted.last_hit_at is not None
+        assert counted.version == 1 and [e.op for e in m.history(a.id, user_id="u")] == ["add"]

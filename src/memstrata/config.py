@@ -54,7 +54,8 @@ class Settings:
       in the query's time range. `when_boost`: added, for a "when" question, to
       evidence that carries a resolved date. `salience_weight`: the strength of the salience prior.
     Context: `profile_share`: the share of the budget the stable profile prefix
-    may take.
+    may take. `count_hits`: each search counts a hit on what it returns (a write per
+    search; hits raise salience a little), off by default.
     """
 
     max_text_bytes: int = DEFAULT_MAX_TEXT_BYTES
@@ -74,6 +75,7 @@ class Settings:
     when_boost: float = 0.05
     salience_weight: float = 0.1
     profile_share: float = 0.15
+    count_hits: bool = False
 
     @classmethod
     def build(

@@ -446,6 +446,8 @@ class Memory:
             found = layered.search(
                 self.store, query, vector, info, scope, filters, k + offset, self.settings
             )[offset:]
+            if self.settings.count_hits:
+                self.store.touch([e.record.id for e in found])
             return [
                 Hit(record=copy.copy(e.record), score=e.score, sources=layered.as_sources(e),
                     facts=[copy.copy(f) for f in layered.fact_records(e)])
@@ -459,6 +461,8 @@ class Memory:
             ranked["dense"] = self.store.vector_search(vector, scope, filters, depth)
         fused = rrf(ranked)[offset : offset + k]
         records = {r.id: r for r in self.store.get_many([f[0] for f in fused], scope)}
+        if self.settings.count_hits:
+            self.store.touch(list(records))
         return [
             Hit(record=records[i], score=score, sources=sources)
             for i, score, sources in fused

@@ -25,8 +25,8 @@ the next, which rank fusion throws away (LoCoMo dev split, recall@10: rank fusio
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
-from datetime import date, datetime, timezone
+from dataclasses import dataclass, field, replace
+from datetime import date, datetime, timedelta, timezone
 from typing import Any
 
 import numpy as np
@@ -42,6 +42,7 @@ from memstrata.types import Record, Scope
 
 TEXT_DEPTH = 100
 VECTOR_DEPTH = 300
+TIME_DEPTH = 50  # memories taken from a time range the query names
 POOL = 120  # evidence kept after the combined score, for boosts and neighbours
 SPREAD_FROM = 50  # the best evidence that passes score to its neighbours
 EVIDENCE_KINDS = ("event", "fact", "insight")
@@ -114,6 +115,14 @@ def search(
     for record in store.get_many(missing, scope, shared=True):
         if record.status == "active" and _passes(record, filters):
             unit(record)
+    # A time the query names is a source of its own: what happened then, even in
+    # other words ("what did I do yesterday?").
+    if info.time_range is not None and settings.time_boost:
+        then = _in_time(store, scope, flt, info.time_range)
+        if then and info.time_only:  # the time is the whole question: keep only then
+            units = {r.id: units.get(r.id) or Evidence(r) for r in then}
+        for record in then:
+            unit(record)
     for uid, facts in pending.items():
         if uid in units:
             evidence = units[uid]
@@ -139,6 +148,27 @@ def search(
     if settings.neighbour_weight:
         _spread(store, units, scope, filters, settings.neighbour_weight)
     return sorted(units.values(), key=lambda e: (-e.score, e.record.id))[:k]
+
+
+def _in_time(store: Any, scope: Scope, filters: Filters, span: tuple[date, date]) -> list[Record]:
+    """The newest TIME_DEPTH memories (as stored) that occurred in the span, and the
+    turns whose facts held in it ("yesterday" said the day after)."""
+    since = f"{span[0].isoformat()}T00:00:00.000000Z"
+    until = f"{(span[1] + timedelta(days=1)).isoformat()}T00:00:00.000000Z"
+    if filters.since is not None:
+        since = max(since, filters.since)
+    if filters.until is not None:
+        until = min(until, filters.until)
+    if since >= until:
+        return []
+    narrowed = replace(filters, since=since, until=until, derived=False)
+    page = store.list_records(scope, narrowed, limit=TIME_DEPTH, cursor=None)
+    found = {r.id: r for r in page.records}
+    told = [i for i in store.valid_between(scope, since, until, TIME_DEPTH) if i not in found]
+    for record in store.get_many(told, scope, shared=True):
+        if record.status == "active" and _passes(record, filters):
+            found[record.id] = record
+    return list(found.values())
 
 
 def _passes(record: Record, filters: Filters) -> bool:

@@ -17,7 +17,15 @@ from dataclasses import dataclass
 from datetime import date, datetime, timezone
 
 from memstrata.form.times import find_times
-from memstrata.store.fts import tokens
+from memstrata.store.fts import STOPWORDS, tokens
+
+# Words that ask about anything at all: with only these beside a time expression, the
+# time is the whole question.
+GENERIC = frozenset(
+    """happen happened happening do done doing go went going up new news anything
+    something everything talk talked discuss discussed say said tell told me us
+    day week month year ago last this next""".split()
+)
 
 _KINDS = (
     ("how_many", re.compile(r"^\s*how\s+(many|much|often|long)\b", re.I)),
@@ -41,6 +49,9 @@ class QueryInfo:
     kind: str
     time_range: tuple[date, date] | None  # first and last day, inclusive
     words: frozenset[str]
+    # The query asks about a time and nothing else ("what happened yesterday?"): no
+    # content word outside its time expressions but generic ones (GENERIC).
+    time_only: bool = False
 
 
 def question_kind(query: str) -> str:
@@ -56,9 +67,14 @@ def analyse(query: str, today: datetime | date | None = None) -> QueryInfo:
     anchor = today or datetime.now(timezone.utc)
     mentions = find_times(query, anchor)
     time_range = None
+    time_only = False
     if mentions:
         time_range = (min(m.first for m in mentions), max(m.last for m in mentions))
-    return QueryInfo(question_kind(query), time_range, frozenset(tokens(query)))
+        rest = query
+        for m in sorted(mentions, key=lambda m: -m.start):
+            rest = rest[: m.start] + " " + rest[m.end :]
+        time_only = all(t in GENERIC for t in tokens(rest) if t not in STOPWORDS)
+    return QueryInfo(question_kind(query), time_range, frozenset(tokens(query)), time_only)
 
 
 @functools.lru_cache(maxsize=4096)

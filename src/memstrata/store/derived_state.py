@@ -8,6 +8,7 @@ transaction.
 
 from __future__ import annotations
 
+import json
 import sqlite3
 from collections.abc import Sequence
 from contextlib import AbstractContextManager
@@ -107,6 +108,22 @@ class DerivedState:
             (row_to_record(r[:-1]), None if r[-1] is None else np.frombuffer(r[-1], "<f4"))
             for r in rows
         ]
+
+    def valid_between(self, scope: Scope, since: str, until: str, limit: int) -> list[str]:
+        """Ids of the turns whose facts hold at some time in [since, until): the
+        facts' `source_ids`, newest valid time first."""
+        where, params = scope_sql(scope)
+        with self._lock:
+            rows = self._conn.execute(
+                f"SELECT source_ids FROM records WHERE {where} AND valid_from IS NOT NULL "
+                "AND valid_from < ? AND valid_to > ? AND status = 'active' "
+                "ORDER BY valid_from DESC LIMIT ?",
+                [*params, until, since, limit],
+            ).fetchall()
+        out: dict[str, None] = {}
+        for (raw,) in rows:
+            out.update(dict.fromkeys(json.loads(raw)))
+        return list(out)
 
     def namespaces(self) -> list[str]:
         with self._lock:

@@ -145,6 +145,8 @@ MIGRATIONS: list[list[str]] = [
     # index: their words are their evidence's words, which is indexed already.
     [
         "CREATE TABLE state (key TEXT PRIMARY KEY, value BLOB NOT NULL)",
+        "CREATE INDEX records_valid ON records (namespace, valid_from) "
+        "WHERE valid_from IS NOT NULL",
         "DROP TRIGGER records_fts_insert",
         "DROP TRIGGER records_fts_delete",
         "DROP TRIGGER records_fts_update",

@@ -282,6 +282,19 @@ class SQLiteStore(DerivedState):
                     record.recorded_at,
                 )
 
+    def touch(self, ids: Sequence[str]) -> None:
+        """Count one more hit for each record (usage, not content: no new version,
+        no history entry)."""
+        if not ids:
+            return
+        with self._write() as conn:
+            seq = self._next_seq(conn)
+            conn.execute(
+                f"UPDATE records SET hits = hits + 1, last_hit_at = ?, seq = ? "
+                f"WHERE id IN ({','.join('?' * len(ids))}) AND status = 'active'",
+                [now(), seq, *ids],
+            )
+
     def set_vectors(self, ids: Sequence[str], vectors: np.ndarray) -> None:
         with self._write() as conn:
             seq = self._next_seq(conn)
