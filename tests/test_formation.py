@@ -206,3 +206,12 @@ def test_flat_search_sees_records_as_stored_unless_asked(memory: Memory) -> None
         assert {h.record.id for h in hits} == {t.id for t in turns}
     facts = memory.search("support group", user_id="u", strategy="dense", kinds=["fact"], k=50)
     assert facts and all(h.record.kind == "fact" and h.record.source_ids for h in facts)
+
+
+def test_a_long_document_makes_a_bounded_number_of_facts(memory: Memory) -> None:
+    sentences = [f"The report lists finding number {i} about the bridge." for i in range(500)]
+    [doc] = memory.add(" ".join(sentences), user_id="u")
+    facts = [f for f in memory.list(user_id="u", kinds=["fact"], limit=1000).records]
+    assert 0 < len(facts) <= formation.MAX_FACTS_PER_EVENT
+    assert all(f.source_ids == [doc.id] for f in facts)
+    assert memory.search("finding number 499", user_id="u", k=1)[0].record.id == doc.id

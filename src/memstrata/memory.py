@@ -542,8 +542,11 @@ class Memory:
                                            str(p.metadata.get("entity", ""))))  # fmt: skip
 
     def _embed_records(self, records: Sequence[Record]) -> np.ndarray:
+        # A derived record's text names its speaker already ("Caroline went …").
         texts = [
-            f"{r.speaker}: {r.text}" if self.embed_speaker and r.speaker else r.text
+            f"{r.speaker}: {r.text}"
+            if self.embed_speaker and r.speaker and not r.source_ids
+            else r.text
             for r in records
         ]
         return self.embedder.embed(texts)

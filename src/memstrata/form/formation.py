@@ -40,6 +40,7 @@ from memstrata.types import Record, Scope
 
 Embed = Callable[[Sequence[str]], np.ndarray]
 
+MAX_FACTS_PER_EVENT = 64
 PROFILE_FACTS = 6  # facts a profile holds
 PROFILE_MIN_FACTS = 3  # facts about an entity before it gets a profile
 _SUMMARY_SENTENCES = 3
@@ -86,6 +87,9 @@ def facts_of(event: Record, addressee: str | None, known: Sequence[str]) -> list
     statement identical to a one-sentence turn is left out: the turn says it)."""
     anchor = parse_stored_time(event.occurred_at)
     found = [s for s in statements(event.text, event.speaker, addressee) if not s.question]
+    # A long document would make thousands of facts: the first ones stand for it, and
+    # full text and its own vector still find the rest.
+    found = found[:MAX_FACTS_PER_EVENT]
     out = []
     for st in found:
         mentions = find_times(st.text, anchor)
