@@ -287,10 +287,10 @@ class Former:
                 names.setdefault(link, name)
         if not new_facts:
             return
-        counts = store.linked(list(new_facts), "about", reverse=True)
+        counts = store.link_counts(list(new_facts), "about")
         current = store.linked(list(new_facts), "profile", reverse=True)
         for link, facts in new_facts.items():
-            total = len(counts.get(link, ())) + len(facts)
+            total = counts.get(link, 0) + len(facts)
             if total < PROFILE_MIN_FACTS:
                 continue
             scope = facts[0].scope

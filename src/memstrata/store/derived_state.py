@@ -78,6 +78,18 @@ class DerivedState:
                     out.setdefault(key, []).append(value)
         return out
 
+    def link_counts(self, dsts: Sequence[str], type: str) -> dict[str, int]:
+        """How many records link to each of `dsts` with `type` (an index count: no
+        ids are read, so it stays cheap for an entity with thousands of facts)."""
+        out: dict[str, int] = {}
+        with self._lock:
+            for dst in dsts:
+                row = self._conn.execute(
+                    "SELECT count(*) FROM links WHERE dst = ? AND type = ?", (dst, type)
+                ).fetchone()
+                out[dst] = int(row[0])
+        return out
+
     def last_of_session(self, scope: Scope, kind: str) -> Record | None:
         """The newest live record of `kind` in `scope`'s session (by insertion)."""
         if scope.session_id is None:

@@ -811,7 +811,9 @@ class SQLiteStore(DerivedState):
         if not GRAPH_IN_BACKGROUND:
             build()
             return
-        self._graph_thread = threading.Thread(target=build, name="memstrata-graph", daemon=True)
+        # Not a daemon: interpreter exit waits for a build rather than killing native
+        # code mid-write (which aborts the process) when a Memory was never closed.
+        self._graph_thread = threading.Thread(target=build, name="memstrata-graph", daemon=False)
         self._graph_thread.start()
 
     def wait_for_graph(self, timeout: float | None = None) -> None:
