@@ -560,6 +560,18 @@ def _mount_bench() -> None:
 _mount_bench()
 
 
+def _mount_server() -> None:
+    # fastapi, uvicorn and mcp are imported only when one of these commands runs.
+    from memstrata.server.cli import keys_app, mcp_command, serve_command
+
+    app.command("serve")(serve_command)
+    app.command("mcp")(mcp_command)
+    app.add_typer(keys_app, name="keys", help="API keys for `memstrata serve`.")
+
+
+_mount_server()
+
+
 def main() -> None:
     app()
 

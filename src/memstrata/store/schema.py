@@ -8,7 +8,7 @@ file from an older one is migrated only when the caller asks (`migrate=True`, or
 
 from __future__ import annotations
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 
 # One term per scope part: the letter n, u, a or s, the value in hex (any text becomes
 # one token) and a closing 0 (a token ending in a digit is never stemmed). A missing
@@ -169,6 +169,18 @@ MIGRATIONS: list[list[str]] = [
              SELECT new.rowid, new.text, new.speaker, new.scope_terms
              WHERE {_INDEXED.format(r="new")};
            END""",
+    ],
+    # 4: API keys for the server (`memstrata keys`). Only a hash of each secret is
+    # kept; the key fixes the tenant (namespace) a request acts for.
+    [
+        """CREATE TABLE api_keys (
+            id TEXT PRIMARY KEY,
+            namespace TEXT NOT NULL,
+            hash TEXT NOT NULL UNIQUE,
+            label TEXT,
+            created_at TEXT NOT NULL,
+            revoked_at TEXT
+        )""",
     ],
 ]
 

@@ -1,0 +1,357 @@
+"""The HTTP API: the engine's verbs for the tenant of each API key.
+
+`POST /v1/{verb}` takes the verb's keyword arguments as a JSON object and answers
+`service.call`'s value:
+
+    curl -s localhost:8420/v1/search -H "Authorization: Bearer $KEY" \\
+         -d '{"query": "where does alice live?", "user_id": "alice", "k": 5}'
+
+The key fixes the namespace. The MCP server is mounted at `/mcp` behind the same
+keys. `/healthz` says the process is up, `/readyz` that the store answers; the
+OpenAPI description is at `/openapi.json`, readable at `/docs`. Every error is
+`{"error": {"code": "not_found", "message": "..."}}` with the status
+`error_status` gives.
+"""
+
+from __future__ import annotations
+
+import inspect
+import ipaddress
+import json
+import logging
+import typing
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from contextvars import ContextVar
+from http import HTTPStatus
+from typing import Any
+from urllib.parse import urlsplit
+
+import anyio.to_thread
+from fastapi import FastAPI, Request, Security
+from fastapi.responses import JSONResponse
+from fastapi.security import HTTPBearer
+from mcp.server.transport_security import TransportSecuritySettings
+from pydantic import ConfigDict, create_model
+from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import Headers
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from memstrata._version import __version__
+from memstrata.errors import (
+    BackendError,
+    ConfigError,
+    Conflict,
+    EmbeddingError,
+    InvalidInput,
+    MemstrataError,
+    NotFound,
+    ScopeViolation,
+)
+from memstrata.memory import Memory
+from memstrata.server import service
+from memstrata.server.keys import KeyRing
+from memstrata.server.mcp import create_mcp
+
+MAX_BODY_BYTES = 2_000_000
+log = logging.getLogger("memstrata.server")
+
+# The tenant of the request being served, set by the key check for the HTTP verbs
+# and the MCP tools alike.
+TENANT: ContextVar[str] = ContextVar("memstrata_tenant")
+_BEARER = HTTPBearer(
+    auto_error=False, description="An API key from `memstrata keys create`; it fixes the namespace."
+)
+_GUARDED = ("/v1/", "/mcp")
+
+
+class PayloadTooLarge(InvalidInput):
+    code = "payload_too_large"
+
+
+class InvalidJSON(InvalidInput):
+    code = "invalid_json"
+
+
+class Unauthorized(MemstrataError):
+    code = "unauthorized"
+
+
+class Forbidden(MemstrataError):
+    code = "forbidden"
+
+
+_STATUS: tuple[tuple[type[MemstrataError], int], ...] = (
+    (PayloadTooLarge, 413),
+    (Unauthorized, 401),
+    (Forbidden, 403),
+    (ScopeViolation, 403),
+    (NotFound, 404),
+    (Conflict, 409),
+    (InvalidInput, 400),
+    (ConfigError, 400),
+    (EmbeddingError, 503),
+    (BackendError, 503),
+)
+# 5xx answers do not show the server's paths or internals to a tenant.
+_HIDDEN = {
+    "embedding_error": "the embedding model failed; try again later",
+    "backend_error": "the store failed; try again later",
+    "internal_error": "internal error",
+}
+
+
+def error_status(exc: BaseException) -> tuple[int, str]:
+    """The one map from an exception to an HTTP status and an error code."""
+    for kind, status in _STATUS:
+        if isinstance(exc, kind):
+            return status, type(exc).code
+    if isinstance(exc, StarletteHTTPException):
+        return exc.status_code, HTTPStatus(exc.status_code).phrase.lower().replace(" ", "_")
+    return 500, "internal_error"
+
+
+def error_response(exc: BaseException, message: str | None = None) -> JSONResponse:
+    status, code = error_status(exc)
+    if status >= 500:
+        log.error("%s answered %d", type(exc).__name__, status, exc_info=exc)
+        message = f"{_HIDDEN.get(code, 'internal error')} (the server log has the details)"
+    elif message is None:
+        message = str(exc.detail if isinstance(exc, StarletteHTTPException) else exc)
+    headers = dict(getattr(exc, "headers", None) or {})  # e.g. Allow on a 405
+    if status == 401:
+        headers["WWW-Authenticate"] = 'Bearer realm="memstrata"'
+    return JSONResponse({"error": {"code": code, "message": message}}, status, headers)
+
+
+def is_loopback(host: str) -> bool:
+    """Whether `host` (a name or an address, no port) is this machine only."""
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def create_app(
+    memory: Memory, *, auth: bool = True, max_body_bytes: int = MAX_BODY_BYTES
+) -> FastAPI:
+    """The HTTP API (and MCP at `/mcp`) over an open `memory`, which the caller
+    closes. With `auth`, every request to /v1 and /mcp needs a key of the store's
+    (`memstrata keys create`); without it, everything is in namespace "default"."""
+    keys = KeyRing(memory.store) if auth else None
+    mcp = create_mcp(memory, TENANT.get)
+    # Stateless: each MCP request runs in its own task, so the tenant set for this
+    # request is the one its tools see. Host checks are ours (see `_Gate`).
+    mcp_routes = mcp.streamable_http_app(
+        streamable_http_path="/mcp",
+        stateless_http=True,
+        json_response=True,
+        max_request_body_size=max_body_bytes,
+        transport_security=TransportSecuritySettings(enable_dns_rebinding_protection=False),
+    ).routes
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        async with mcp.session_manager.run():
+            yield
+
+    app = FastAPI(
+        title="memstrata",
+        version=__version__,
+        description=(__doc__ or "").split("\n\n", 1)[-1],
+        lifespan=lifespan,
+    )
+    app.add_middleware(_Gate, keys=keys)
+    app.add_exception_handler(StarletteHTTPException, _handle_error)
+    app.add_exception_handler(Exception, _handle_error)
+    # Declared for the OpenAPI description (and the Authorize button of /docs); the
+    # key itself is checked by `_Gate`, before any route runs.
+    security = [Security(_BEARER)] if auth else []
+    for verb in service.VERBS:
+        _add_verb(app, memory, verb, max_body_bytes, security)
+
+    @app.get(
+        "/v1/stats",
+        summary="Counts for this tenant (GET form)",
+        tags=["memory"],
+        dependencies=security,
+    )
+    async def stats_get(request: Request) -> JSONResponse:
+        return await _answer(memory, "stats", lambda: _query_args(request))
+
+    @app.get("/healthz", summary="The process is up", tags=["health"])
+    async def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @app.get("/readyz", summary="The store opens and answers a query", tags=["health"])
+    async def readyz() -> JSONResponse:
+        try:
+            await run_in_threadpool(memory.list, limit=1)
+        except Exception as exc:
+            log.error("readiness check failed", exc_info=exc)
+            _, code = error_status(exc)
+            return JSONResponse({"status": "unavailable", "error": {"code": code}}, 503)
+        return JSONResponse({"status": "ready"})
+
+    app.router.routes.extend(mcp_routes)
+    return app
+
+
+async def _handle_error(request: Request, exc: Exception) -> JSONResponse:
+    if isinstance(exc, StarletteHTTPException) and exc.status_code in (404, 405):
+        method, path = request.method, request.url.path
+        where = f"no route {path}" if exc.status_code == 404 else f"{path} does not take {method}"
+        verbs = ", ".join(service.VERBS)
+        return error_response(exc, f"{where}; the API is POST /v1/{{verb}} for {verbs}")
+    return error_response(exc)
+
+
+async def _answer(
+    memory: Memory, verb: str, read: Callable[[], Awaitable[dict[str, Any]]]
+) -> JSONResponse:
+    try:
+        args = await read()
+        result = await run_in_threadpool(service.call, memory, TENANT.get(), verb, args)
+    except Exception as exc:
+        return error_response(exc)
+    return JSONResponse(result)
+
+
+async def _query_args(request: Request) -> dict[str, Any]:
+    return dict(request.query_params)
+
+
+async def _json_args(request: Request, limit: int) -> dict[str, Any]:
+    """The body as a JSON object, read no further than `limit` bytes."""
+    length = request.headers.get("content-length")
+    if length is not None and (not length.isdigit() or int(length) > limit):
+        raise PayloadTooLarge(f"the request body is {length} bytes; the limit is {limit:,}")
+    body = bytearray()
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > limit:
+            raise PayloadTooLarge(f"the request body is over the limit of {limit:,} bytes")
+    if not body.strip():
+        return {}  # no arguments
+    try:
+        args = json.loads(body)
+    except (ValueError, RecursionError) as exc:
+        raise InvalidJSON(f"the request body is not valid JSON: {exc}") from None
+    if not isinstance(args, dict):
+        raise InvalidInput(
+            "the request body must be a JSON object of the verb's keyword arguments, "
+            f"got a JSON {type(args).__name__.replace('dict', 'object').replace('list', 'array')}"
+        )
+    return args
+
+
+def _add_verb(app: FastAPI, memory: Memory, verb: str, limit: int, security: list[Any]) -> None:
+    async def endpoint(request: Request) -> JSONResponse:
+        return await _answer(memory, verb, lambda: _json_args(request, limit))
+
+    doc = [
+        line
+        for line in (inspect.getdoc(getattr(Memory, verb)) or "").splitlines()
+        if not line.lstrip().startswith((">>>", "..."))
+    ]
+    app.add_api_route(
+        f"/v1/{verb}",
+        endpoint,
+        methods=["POST"],
+        name=verb,
+        tags=["memory"],
+        summary=doc[0].rstrip(".") if doc else verb,
+        description="\n".join(doc).strip() + f"\n\nAnswers {_ANSWERS[verb]}",
+        response_model=None,
+        dependencies=security,
+        openapi_extra={"requestBody": _request_body(verb)},
+    )
+
+
+_ANSWERS = {
+    "add": '`{"records": [record, ...]}`: the stored records, in order.',
+    "search": '`{"hits": [{"score", "sources", "record", "facts"}, ...]}`, best first.',
+    "context": '`{"text", "tokens", "budget_tokens", "parts"}`; `text` goes into a prompt.',
+    "get": "the record.",
+    "list": '`{"records": [...], "next_cursor": ...}`; pass `cursor` for the next page.',
+    "update": "the new version of the record.",
+    "delete": "the record, now a tombstone.",
+    "history": '`{"history": [entry, ...]}`, oldest first.',
+    "purge": '`{"purged": record_id}`.',
+    "feedback": "the record with its counters.",
+    "export": '`{"count": n, "jsonl": "..."}`: every record in scope as JSON lines.',
+    "stats": "counts by kind and status, vectors still to embed, the model, the schema.",
+}
+_EXAMPLES = {
+    "add": {
+        "messages": [{"role": "user", "name": "alice", "content": "I moved to Lisbon"}],
+        "user_id": "alice",
+        "session_id": "s1",
+    },
+    "search": {"query": "where does alice live?", "user_id": "alice", "k": 5},
+    "context": {"query": "where does alice live?", "user_id": "alice", "budget_tokens": 500},
+}
+
+
+def _request_body(verb: str) -> dict[str, Any]:
+    """The OpenAPI request body of `verb`, from `Memory.<verb>`'s signature. It
+    documents; the service validates (the same way for HTTP, MCP and Python)."""
+    hints = typing.get_type_hints(getattr(Memory, verb))
+    fields: dict[str, Any] = {
+        name: (hints[name], ... if p.default is inspect.Parameter.empty else p.default)
+        for name, p in service.parameters(verb).items()
+    }
+    model = create_model(  # type: ignore[call-overload]
+        f"{verb.title()}Arguments", __config__=ConfigDict(extra="forbid"), **fields
+    )
+    schema = model.model_json_schema()
+    if verb in _EXAMPLES:
+        schema["example"] = _EXAMPLES[verb]
+    required = any(p.default is inspect.Parameter.empty for p in service.parameters(verb).values())
+    return {"required": required, "content": {"application/json": {"schema": schema}}}
+
+
+class _Gate:
+    """Lets a request to /v1 or /mcp through only with a live API key, as the key's
+    tenant. Without keys (`--no-auth`, loopback only), it lets through only requests
+    addressed to this machine from no other web origin, so that a web page the user
+    visits cannot reach the server (DNS rebinding, cross-site POSTs)."""
+
+    def __init__(self, app: ASGIApp, keys: KeyRing | None) -> None:
+        self.app = app
+        self.keys = keys
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or not scope["path"].startswith(_GUARDED):
+            await self.app(scope, receive, send)
+            return
+        try:
+            tenant = await self._tenant(Headers(scope=scope))
+        except Exception as exc:
+            await error_response(exc)(scope, receive, send)
+            return
+        token = TENANT.set(tenant)
+        try:
+            await self.app(scope, receive, send)
+        finally:
+            TENANT.reset(token)
+
+    async def _tenant(self, headers: Headers) -> str:
+        if self.keys is None:
+            origin = headers.get("origin")
+            hosts = [headers.get("host", ""), *([urlsplit(origin).netloc] if origin else [])]
+            if not all(is_loopback(urlsplit(f"//{h}").hostname or "") for h in hosts):
+                raise Forbidden("this server runs without API keys and answers only localhost")
+            return "default"
+        scheme, _, secret = headers.get("authorization", "").partition(" ")
+        if scheme.lower() != "bearer" or not secret.strip():
+            raise Unauthorized(
+                "send an API key: 'Authorization: Bearer <key>' (`memstrata keys create` makes one)"
+            )
+        tenant = await anyio.to_thread.run_sync(self.keys.namespace_of, secret.strip())
+        if tenant is None:
+            raise Unauthorized("the API key is wrong or has been revoked")
+        return tenant

@@ -1,0 +1,172 @@
+"""API keys: each one lets a client act for one tenant (namespace) on the server.
+
+A secret looks like `ms_<id>_<43 random characters>`. It is shown once, when it is
+created; the store keeps only its SHA-256. The id in the secret names the key in
+`memstrata keys list` and `keys revoke` without revealing it.
+
+>>> key_id, secret = create_key("agent.db", "acme", label="support bot")
+>>> KeyRing(store).namespace_of(secret)
+'acme'
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import hmac
+import secrets
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass
+from os import PathLike
+from pathlib import Path
+from typing import Any
+
+from memstrata.errors import ConfigError, InvalidInput, NotFound
+from memstrata.ids import now
+from memstrata.store.sqlite import SQLiteStore
+from memstrata.validate import check_scope_part
+
+PREFIX = "ms"
+_CACHE_TTL_S = 0.5  # a revoked key stops working within this
+_CACHE_SIZE = 1024
+
+Target = SQLiteStore | str | PathLike[str]
+
+
+@dataclass(frozen=True)
+class ApiKey:
+    """What is known of a key besides its secret."""
+
+    id: str
+    namespace: str
+    label: str | None
+    created_at: str
+    revoked_at: str | None
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def digest(secret: str) -> str:
+    # A plain SHA-256 is enough here: the secrets are 256 random bits, so a stolen
+    # hash cannot be brute-forced. Slow password hashes (bcrypt, argon2) exist for
+    # guessable human passwords, and would cost milliseconds on every request.
+    return hashlib.sha256(secret.encode("utf-8")).hexdigest()
+
+
+def create_key(target: Target, namespace: str, label: str | None = None) -> tuple[str, str]:
+    """Create a key for `namespace`; return `(key_id, secret)`. The secret is not
+    stored and cannot be shown again."""
+    namespace = check_scope_part(namespace, "namespace", required=True) or "default"
+    label = check_scope_part(label, "label")
+    key_id = secrets.token_hex(8)
+    secret = f"{PREFIX}_{key_id}_{secrets.token_urlsafe(32)}"
+    with _opened(target, create=True) as store, store._write() as conn:
+        conn.execute(
+            "INSERT INTO api_keys (id, namespace, hash, label, created_at) VALUES (?, ?, ?, ?, ?)",
+            (key_id, namespace, digest(secret), label, now()),
+        )
+    return key_id, secret
+
+
+def list_keys(target: Target) -> list[ApiKey]:
+    """Every key, oldest first, revoked ones included (never a secret or a hash)."""
+    with _opened(target) as store, store._lock:
+        rows = store._conn.execute(
+            "SELECT id, namespace, label, created_at, revoked_at FROM api_keys "
+            "ORDER BY created_at, id"
+        ).fetchall()
+    return [ApiKey(*row) for row in rows]
+
+
+def revoke_key(target: Target, key_id: str) -> ApiKey:
+    """Revoke a key (at once for new requests; a running server within a second).
+    Revoking a revoked key keeps its first revocation time. NotFound for no such id."""
+    if not isinstance(key_id, str):
+        raise InvalidInput(f"key id must be a str, got {type(key_id).__name__}")
+    with _opened(target) as store, store._write() as conn:
+        conn.execute(
+            "UPDATE api_keys SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL",
+            (now(), key_id),
+        )
+        row = conn.execute(
+            "SELECT id, namespace, label, created_at, revoked_at FROM api_keys WHERE id = ?",
+            (key_id,),
+        ).fetchone()
+    if row is None:
+        raise NotFound(f"no API key {key_id!r}; `memstrata keys list` shows the keys")
+    return ApiKey(*row)
+
+
+class KeyRing:
+    """The server's view of the keys: which namespace a secret acts for.
+
+    Answers are remembered for half a second, so a busy server reads the table
+    about twice a second per client rather than on every request, and a revoked
+    key stops working within that half second.
+    """
+
+    def __init__(self, store: SQLiteStore, *, ttl: float = _CACHE_TTL_S) -> None:
+        if not isinstance(store, SQLiteStore):
+            raise ConfigError("API keys need the SQLite store; serve this store with --no-auth")
+        self._store = store
+        self._ttl = ttl
+        self._cache: OrderedDict[str, tuple[str, float]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def namespace_of(self, secret: str) -> str | None:
+        """The namespace of a live key, None for a wrong, malformed or revoked one."""
+        hashed = digest(secret)
+        moment = time.monotonic()
+        with self._lock:
+            cached = self._cache.get(hashed)
+        if cached is not None and moment - cached[1] < self._ttl:
+            return cached[0]
+        namespace = self._lookup(secret, hashed)
+        with self._lock:
+            if namespace is None:
+                self._cache.pop(hashed, None)
+            else:
+                self._cache[hashed] = (namespace, moment)
+                self._cache.move_to_end(hashed)
+                while len(self._cache) > _CACHE_SIZE:
+                    self._cache.popitem(last=False)
+        return namespace
+
+    def _lookup(self, secret: str, hashed: str) -> str | None:
+        prefix, _, rest = secret.partition("_")
+        key_id = rest.partition("_")[0]
+        if prefix != PREFIX or not key_id:
+            return None
+        with self._store._lock:
+            row = self._store._conn.execute(
+                "SELECT namespace, hash FROM api_keys WHERE id = ? AND revoked_at IS NULL",
+                (key_id,),
+            ).fetchone()
+        # The row is found by the id, which is not secret; the secret itself is
+        # checked by a comparison that takes the same time wherever it differs.
+        if row is None or not hmac.compare_digest(row[1], hashed):
+            return None
+        return str(row[0])
+
+
+@contextlib.contextmanager
+def _opened(target: Target, *, create: bool = False) -> Iterator[SQLiteStore]:
+    """The open store `target`, or the store file at the path `target` (opened and
+    closed here; ConfigError if it does not exist and `create` is false)."""
+    # The key table lives in the store's own file and connection, so a key and the
+    # records it guards share one file, one lock and one backup.
+    if isinstance(target, SQLiteStore):
+        yield target
+        return
+    path = Path(target)
+    if not create and not path.exists():
+        raise ConfigError(f"no store at {path}; give --db the store the server uses")
+    store = SQLiteStore(path)
+    try:
+        yield store
+    finally:
+        store.close()

@@ -1,0 +1,337 @@
+"""The HTTP API on a real uvicorn server on loopback, driven by httpx."""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+pytest.importorskip("fastapi")
+pytest.importorskip("mcp")
+
+import uvicorn
+
+from memstrata import Memory
+from memstrata.errors import (
+    BackendError,
+    ConfigError,
+    Conflict,
+    EmbeddingError,
+    InvalidInput,
+    NotFound,
+    ScopeViolation,
+)
+from memstrata.server import service
+from memstrata.server.http import (
+    MAX_BODY_BYTES,
+    Unauthorized,
+    create_app,
+    error_status,
+)
+from memstrata.server.keys import create_key, revoke_key
+
+WORKERS = 32
+ROUNDS = 8
+
+
+@contextmanager
+def running(app: Any) -> Iterator[str]:
+    """Serve `app` with uvicorn on a free loopback port; yield its base URL."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    server = uvicorn.Server(
+        uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on")
+    )
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 20
+    while not server.started:
+        assert thread.is_alive() and time.monotonic() < deadline, "uvicorn did not start"
+        time.sleep(0.01)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(10)
+
+
+@dataclass
+class Live:
+    url: str
+    path: Path
+    memory: Memory
+    keys: dict[str, str]
+
+    def client(self, tenant: str | None = "acme", **headers: str) -> httpx.Client:
+        if tenant is not None:
+            headers.setdefault("Authorization", f"Bearer {self.keys[tenant]}")
+        return httpx.Client(base_url=self.url, headers=headers, timeout=30)
+
+
+@pytest.fixture(scope="module")
+def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Live]:
+    path = tmp_path_factory.mktemp("server") / "server.db"
+    memory = Memory(path, embedder="hash")
+    keys = {tenant: create_key(memory.store, tenant)[1] for tenant in ("acme", "beta")}
+    with running(create_app(memory)) as url:
+        yield Live(url, path, memory, keys)
+    memory.close()
+
+
+def call(client: httpx.Client, verb: str, status: int = 200, **args: Any) -> Any:
+    response = client.post(f"/v1/{verb}", json=args)
+    assert response.status_code == status, response.text
+    return response.json()
+
+
+def test_health_readiness_and_openapi(live: Live) -> None:
+    with live.client(tenant=None) as client:
+        assert client.get("/healthz").json() == {"status": "ok"}
+        assert client.get("/readyz").json() == {"status": "ready"}
+        spec = client.get("/openapi.json").json()
+        assert client.get("/docs").status_code == 200
+    for verb in service.VERBS:
+        operation = spec["paths"][f"/v1/{verb}"]["post"]
+        assert operation["summary"] and operation["description"]
+        schema = operation["requestBody"]["content"]["application/json"]["schema"]
+        assert set(schema["properties"]) == set(service.parameters(verb))
+    search = spec["paths"]["/v1/search"]["post"]["requestBody"]["content"]["application/json"]
+    assert search["schema"]["required"] == ["query"]
+    assert search["schema"]["properties"]["k"]["type"] == "integer"
+
+
+def test_every_verb(live: Live) -> None:
+    with live.client() as client:
+        added = call(
+            client,
+            "add",
+            messages=[{"role": "user", "name": "alice", "content": "I moved to Lisbon in March"}],
+            user_id="alice",
+            session_id="s1",
+            occurred_at="2026-04-10T09:00:00Z",
+        )
+        [record] = added["records"]
+        rid = record["id"]
+        assert record["namespace"] == "acme" and record["speaker"] == "alice"
+        hits = call(client, "search", query="where does alice live", user_id="alice", k=5)["hits"]
+        assert hits[0]["record"]["id"] == rid
+        ctx = call(client, "context", query="where does alice live", user_id="alice")
+        assert "Lisbon" in ctx["text"] and ctx["tokens"] <= ctx["budget_tokens"]
+        assert call(client, "get", record_id=rid)["text"] == record["text"]
+        listed = call(client, "list", user_id="alice")
+        assert rid in [r["id"] for r in listed["records"]] and "next_cursor" in listed
+        updated = call(client, "update", record_id=rid, text="I moved to Porto", expected_version=1)
+        assert updated["version"] == 2 and updated["text"] == "I moved to Porto"
+        call(client, "update", 409, record_id=rid, text="stale", expected_version=1)
+        assert call(client, "feedback", record_id=rid, useful=True)["useful"] == 1
+        ops = [entry["op"] for entry in call(client, "history", record_id=rid)["history"]]
+        assert ops[:2] == ["add", "update"]
+        exported = call(client, "export", user_id="alice")
+        assert exported["count"] >= 1 and rid in exported["jsonl"]
+        stats = call(client, "stats")
+        assert stats["records"] >= 1 and "path" not in stats
+        assert client.get("/v1/stats").json() == stats
+        assert client.get("/v1/stats", params={"user_id": "nobody"}).json()["records"] == 0
+        assert call(client, "delete", record_id=rid)["status"] == "deleted"
+        assert call(client, "purge", record_id=rid) == {"purged": rid}
+        assert call(client, "get", 404, record_id=rid)["error"]["code"] == "not_found"
+
+
+def test_tenants_are_isolated(live: Live) -> None:
+    with live.client("beta") as beta, live.client("acme") as acme:
+        call(acme, "add", messages="acme knows about zanzibar too", user_id="u")
+        acme_stats = call(acme, "stats")
+        [theirs] = call(beta, "add", messages="zanzibar secret of beta", user_id="u")["records"]
+        assert call(acme, "stats") == acme_stats
+        other = theirs["id"]
+        attempts: list[tuple[str, dict[str, Any]]] = [
+            ("get", {}),
+            ("history", {}),
+            ("update", {"text": "overwritten by acme"}),
+            ("feedback", {"useful": False}),
+            ("delete", {}),
+            ("purge", {}),
+        ]
+        for verb, args in attempts:
+            error = call(acme, verb, 404, record_id=other, **args)["error"]
+            assert error["code"] == "not_found", verb
+        found = call(acme, "search", query="zanzibar secret beta", k=50)["hits"]
+        assert found and all(h["record"]["namespace"] == "acme" for h in found)
+        assert all("beta" not in h["record"]["text"] for h in found)
+        listed = call(acme, "list", limit=1000)["records"]
+        assert listed and {r["namespace"] for r in listed} == {"acme"}
+        exported = call(acme, "export")
+        assert "zanzibar secret of beta" not in exported["jsonl"] and exported["count"] >= 1
+        call(acme, "search", 400, query="zanzibar", namespace="beta")
+        kept = call(beta, "get", record_id=other)  # untouched by acme's attempts
+        assert kept["version"] == 1 and kept["status"] == "active" and kept["useful"] == 0
+
+
+def test_auth_failures(live: Live) -> None:
+    wrong = [
+        {},
+        {"Authorization": f"Basic {live.keys['acme']}"},
+        {"Authorization": "Bearer"},
+        {"Authorization": "Bearer not-a-key"},
+        {"Authorization": "Bearer ms_0123456789abcdef_" + "x" * 43},
+        {"Authorization": f"Bearer {live.keys['acme']}x"},
+    ]
+    for headers in wrong:
+        for method, route in [("POST", "/v1/search"), ("GET", "/v1/stats"), ("POST", "/mcp")]:
+            response = httpx.request(method, live.url + route, headers=headers, json={"query": "x"})
+            assert response.status_code == 401, (headers, route, response.text)
+            assert response.headers["www-authenticate"].startswith("Bearer")
+            assert response.json()["error"]["code"] == "unauthorized"
+
+
+def test_a_revoked_key_stops_within_a_second(live: Live) -> None:
+    key_id, secret = create_key(live.path, "gamma")  # another connection, as the CLI does
+    with live.client(tenant=None, Authorization=f"Bearer {secret}") as client:
+        assert client.post("/v1/stats").status_code == 200
+        revoke_key(live.path, key_id)
+        revoked_at = time.monotonic()
+        while client.post("/v1/stats").status_code == 200:
+            assert time.monotonic() - revoked_at < 1.0, "a revoked key still works after 1 s"
+            time.sleep(0.02)
+        assert client.post("/v1/stats").status_code == 401
+
+
+def test_bad_requests_change_nothing(live: Live) -> None:
+    def stored(client: httpx.Client) -> list[str]:
+        return call(client, "export")["jsonl"].splitlines()[1:]  # after the dated header
+
+    with live.client() as client:
+        before = stored(client)
+
+        def refused(status: int, code: str, **request: Any) -> str:
+            response = client.post("/v1/search", **request)
+            assert response.status_code == status, response.text
+            error = response.json()["error"]
+            assert error["code"] == code and error["message"]
+            return str(error["message"])
+
+        assert "not valid JSON" in refused(400, "invalid_json", content=b'{"query": ')
+        assert "JSON object" in refused(400, "invalid_input", json=["query", "x"])
+        assert "JSON object" in refused(400, "invalid_input", json="a string")
+        assert "k must be an int" in refused(400, "invalid_input", json={"query": "x", "k": "ten"})
+        assert "'colour'" in refused(400, "invalid_input", json={"query": "x", "colour": "red"})
+        assert "'query'" in refused(400, "invalid_input", json={"k": 3})
+        huge = b'{"query": "' + b"x" * MAX_BODY_BYTES + b'"}'
+        assert "limit" in refused(413, "payload_too_large", content=huge)
+        chunks = (b"y" * 100_000 for _ in range(MAX_BODY_BYTES // 100_000 + 2))
+        assert "limit" in refused(413, "payload_too_large", content=chunks)
+        big_add = client.post("/v1/add", json={"messages": "z" * (MAX_BODY_BYTES + 10)})
+        assert big_add.status_code == 413
+        bad_message = {"messages": [{"content": "ok"}, {"text": "no content"}]}
+        assert call(client, "add", 400, **bad_message)["error"]["code"] == "invalid_input"
+        assert stored(client) == before
+
+
+def test_unknown_routes_and_methods(live: Live) -> None:
+    with live.client() as client:
+        missing = client.post("/v1/remember", json={})
+        assert missing.status_code == 404 and "/v1/{verb}" in missing.json()["error"]["message"]
+        wrong_method = client.get("/v1/add")
+        assert wrong_method.status_code == 405
+        assert wrong_method.json()["error"]["code"] == "method_not_allowed"
+
+
+def test_one_map_from_errors_to_statuses() -> None:
+    assert error_status(InvalidInput("x")) == (400, "invalid_input")
+    assert error_status(NotFound("x")) == (404, "not_found")
+    assert error_status(Conflict("x")) == (409, "conflict")
+    assert error_status(ScopeViolation("x")) == (403, "scope_violation")
+    assert error_status(ConfigError("x")) == (400, "config_error")
+    assert error_status(EmbeddingError("x")) == (503, "embedding_error")
+    assert error_status(BackendError("x")) == (503, "backend_error")
+    assert error_status(Unauthorized("x")) == (401, "unauthorized")
+    assert error_status(KeyError("x")) == (500, "internal_error")
+
+
+def test_a_crash_is_a_500_without_internals(live: Live, monkeypatch: pytest.MonkeyPatch) -> None:
+    def crash(*args: Any) -> Any:
+        raise RuntimeError("/secret/path/server.db exploded")
+
+    monkeypatch.setattr(service, "call", crash)
+    with live.client() as client:
+        response = client.post("/v1/stats", json={})
+    assert response.status_code == 500
+    assert response.json()["error"]["code"] == "internal_error"
+    assert "secret" not in response.text and "Traceback" not in response.text
+
+
+def test_32_concurrent_clients(live: Live) -> None:
+    acked: list[str] = []
+    errors: list[str] = []
+    requests = 0
+    lock = threading.Lock()
+    start = threading.Barrier(WORKERS)
+
+    def work(worker: int) -> None:
+        nonlocal requests
+        with live.client() as client:
+            start.wait()
+            for i in range(ROUNDS):
+                note = {"messages": f"worker{worker} note{i} about trains", "user_id": "load"}
+                query = {"query": f"worker{worker} trains", "user_id": "load", "k": 5}
+                for verb, args in [("add", note), ("search", query)]:
+                    ids: list[str] = []
+                    try:
+                        response = client.post(f"/v1/{verb}", json=args)
+                        failure = "" if response.status_code == 200 else response.text
+                        if verb == "add" and not failure:
+                            ids = [r["id"] for r in response.json()["records"]]
+                    except httpx.HTTPError as exc:
+                        failure = repr(exc)
+                    with lock:
+                        requests += 1
+                        acked.extend(ids)
+                        if failure:
+                            errors.append(f"{verb}: {failure}")
+
+    threads = [threading.Thread(target=work, args=(w,)) for w in range(WORKERS)]
+    started = time.perf_counter()
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(120)
+    elapsed = time.perf_counter() - started
+    assert not errors, errors[:5]
+    assert requests == WORKERS * ROUNDS * 2 and len(acked) == WORKERS * ROUNDS
+    stored = {r.id for r in live.memory.list(namespace="acme", user_id="load", limit=1000).records}
+    lost = set(acked) - stored
+    print(f"\n{requests} requests from {WORKERS} clients in {elapsed:.2f} s: "
+          f"{len(errors)} errors, {len(lost)} lost writes")  # fmt: skip
+    assert not lost
+
+
+def test_without_keys_only_loopback(tmp_path: Path) -> None:
+    with Memory(tmp_path / "open.db", embedder="hash") as memory, running(
+        create_app(memory, auth=False)
+    ) as url:  # fmt: skip
+        added = httpx.post(f"{url}/v1/add", json={"messages": "no key needed"})
+        assert added.status_code == 200 and added.json()["records"][0]["namespace"] == "default"
+        for headers in [{"Host": "evil.example:80"}, {"Origin": "http://evil.example"}]:
+            response = httpx.post(f"{url}/v1/list", json={}, headers=headers)
+            assert response.status_code == 403 and response.json()["error"]["code"] == "forbidden"
+        local = httpx.post(f"{url}/v1/list", json={}, headers={"Origin": "http://localhost:3000"})
+        assert local.status_code == 200
+
+
+def test_readiness_fails_when_the_store_is_gone(tmp_path: Path) -> None:
+    memory = Memory(tmp_path / "gone.db", embedder="hash")
+    with running(create_app(memory, auth=False)) as url:
+        assert httpx.get(f"{url}/readyz").status_code == 200
+        memory.close()
+        response = httpx.get(f"{url}/readyz")
+        assert httpx.get(f"{url}/healthz").status_code == 200
+    assert response.status_code == 503 and response.json()["status"] == "unavailable"
