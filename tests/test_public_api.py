@@ -4,6 +4,7 @@ import memstrata
 def test_exported_names_are_the_intended_surface() -> None:
     assert set(memstrata.__all__) == {
         "BackendError",
+        "Client",
         "ConfigError",
         "Conflict",
         "Context",

@@ -5,7 +5,8 @@
 
 - `scale`: ingest, storage and search latency on generated data as the store grows;
 - `locomo`: turn-level evidence recall, context coverage and latency on LoCoMo;
-- `longmemeval`: session- and turn-level recall by question type on LongMemEval.
+- `longmemeval`: session- and turn-level recall by question type on LongMemEval;
+- `serve`: throughput, latency and lost writes of the HTTP server under concurrent clients.
 """
 
 from __future__ import annotations
@@ -320,3 +321,12 @@ def retrieval_table(results: dict[str, Any]) -> Table:
         )  # fmt: skip
     table.caption = f"{unit}-level evidence recall"
     return table
+
+
+def _mount_serve() -> None:
+    from memstrata.bench.serve import serve_bench_command
+
+    app.command("serve")(serve_bench_command)
+
+
+_mount_serve()
