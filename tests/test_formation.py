@@ -215,3 +215,28 @@ def test_a_long_document_makes_a_bounded_number_of_facts(memory: Memory) -> None
     assert 0 < len(facts) <= formation.MAX_FACTS_PER_EVENT
     assert all(f.source_ids == [doc.id] for f in facts)
     assert memory.search("finding number 499", user_id="u", k=1)[0].record.id == doc.id
+
+
+def test_background_formation_matches_inline_and_flushes(tmp_path: Path) -> None:
+    texts = {}
+    for background in (False, True):
+        with Memory(tmp_path / f"b{background}.db", embedder="hash",
+                    background_formation=background) as m:  # fmt: skip
+            first = add_chat(m)
+            more = m.add([{"name": "Melanie", "content": "I painted a lake last week."}],
+                         user_id="u", session_id="s1", occurred_at=DAY)  # fmt: skip
+            assert m.flush(timeout=30)
+            facts = m.list(user_id="u", kinds=["fact"], limit=100).records
+            texts[background] = sorted(f.text for f in facts)
+            [episode] = m.list(user_id="u", kinds=["episode"]).records
+            assert episode.metadata["events"] == len(first) + len(more)
+            assert m.stats()["counters"] == {}
+    assert texts[True] == texts[False] and texts[True]
+
+
+def test_close_finishes_background_formation(db_path: Path) -> None:
+    m = Memory(db_path, embedder="hash", background_formation=True)
+    add_chat(m)
+    m.close()  # no flush: close runs what is queued
+    with Memory(db_path, embedder="hash") as again:
+        assert again.list(user_id="u", kinds=["fact"]).records

@@ -56,6 +56,9 @@ class Settings:
     Context: `profile_share`: the share of the budget the stable profile prefix
     may take. `count_hits`: each search counts a hit on what it returns (a write per
     search; hits raise salience a little), off by default.
+    `background_formation`: `add` returns once the turns are stored and embedded, and
+    a worker thread forms facts, episodes and profiles after it (`flush()` waits for
+    it); the server turns this on. Off, `add` returns with formation done.
     """
 
     max_text_bytes: int = DEFAULT_MAX_TEXT_BYTES
@@ -76,6 +79,7 @@ class Settings:
     salience_weight: float = 0.1
     profile_share: float = 0.15
     count_hits: bool = False
+    background_formation: bool = False
 
     @classmethod
     def build(

@@ -21,6 +21,7 @@ from memstrata.config import Settings, default_db_path
 from memstrata.embed import Embedder, load_embedder
 from memstrata.errors import EmbeddingError, InvalidInput, NotFound
 from memstrata.form.formation import Former, links_for, next_links
+from memstrata.form.worker import FormationWorker
 from memstrata.ids import new_id, now
 from memstrata.retrieve import layered
 from memstrata.retrieve.context import Context, TokenCounter, assemble, estimate_tokens
@@ -92,6 +93,7 @@ class Memory:
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="memstrata-embed")
         self._former = Former(self.store, self.embedder.embed, self.settings)
         self._write_lock = threading.Lock()  # one add at a time forms a session's episodes
+        self._worker = FormationWorker() if self.settings.background_formation else None
 
     # ------------------------------------------------------------------ write
 
@@ -138,8 +140,18 @@ class Memory:
             previous = self.store.last_of_session(scope, "event") if scope.session_id else None
             topics = self._former.prepare(records, vectors)
             self.store.insert(records, vectors, actor=actor, links=next_links(previous, records))
-            self._form(records, vectors, previous, topics)
+            if self._worker is None:
+                self._form(records, vectors, previous, topics)
+        if self._worker is not None:
+            # Jobs run in the order the adds stored their turns (FIFO, one worker).
+            self._worker.submit(self._form, records, vectors, previous, topics)
         return records
+
+    def flush(self, timeout: float | None = None) -> bool:
+        """Wait until background formation has caught up with every `add` so far
+        (with `background_formation`; otherwise there is nothing to wait for).
+        Returns False if `timeout` seconds passed first."""
+        return True if self._worker is None else self._worker.flush(timeout)
 
     def _form(
         self, records: builtins.list[Record], vectors: np.ndarray | None, previous: Record | None,
@@ -654,6 +666,9 @@ class Memory:
         return make_scope(namespace, user_id, agent_id, session_id)
 
     def close(self) -> None:
+        """Finish background formation, then close the store."""
+        if self._worker is not None:
+            self._worker.close()
         self._pool.shutdown(wait=True)
         self.store.close()
 

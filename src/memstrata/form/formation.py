@@ -20,6 +20,7 @@ warned about, and never fails the `add`.
 
 from __future__ import annotations
 
+import threading
 import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
@@ -45,6 +46,7 @@ PROFILE_FACTS = 6  # facts a profile holds
 PROFILE_MIN_FACTS = 3  # facts about an entity before it gets a profile
 _SUMMARY_SENTENCES = 3
 _TOPICS_MAX = 64
+_MODELS_KEPT = 256  # topic models kept in memory (one per user scope, ~100 KB each)
 
 
 @dataclass
@@ -176,6 +178,10 @@ class Former:
         self.store = store
         self.embed = embed
         self.settings = settings
+        # One model per scope in memory: adds and a background worker share it, so
+        # neither overwrites the other's updates (state is saved with each formation).
+        self._models: dict[str, Topics] = {}
+        self.topics_lock = threading.Lock()
 
     def _load_topics(self, key: str, dim: int) -> Topics:
         raw = self.store.get_state(f"topics:{key}")
@@ -193,11 +199,15 @@ class Former:
         if vectors is None or not events or not (self.settings.novelty or self.settings.topics):
             return {}
         key = scope_key(events[0].scope)
-        topics = self._load_topics(key, vectors.shape[1])
-        if self.settings.novelty:
-            for event, vector in zip(events, vectors):
-                best = topics.nearest(vector, 1) if np.abs(vector).sum() > 0 else []
-                event.salience = round(1.0 - max(0.0, best[0][1]), 4) if best else 1.0
+        with self.topics_lock:
+            topics = self._models.pop(key, None) or self._load_topics(key, vectors.shape[1])
+            self._models[key] = topics  # most recently used last
+            while len(self._models) > _MODELS_KEPT:
+                self._models.pop(next(iter(self._models)))
+            if self.settings.novelty:
+                for event, vector in zip(events, vectors):
+                    best = topics.nearest(vector, 1) if np.abs(vector).sum() > 0 else []
+                    event.salience = round(1.0 - max(0.0, best[0][1]), 4) if best else 1.0
         return {key: topics}
 
     def run(
@@ -339,9 +349,11 @@ class Former:
         for key, model in topics.items():
             if not usable:
                 continue
-            for i, topic in zip(usable, model.add(vectors[usable])):
+            with self.topics_lock:
+                assigned = model.add(vectors[usable])
+                out.state[f"topics:{key}"] = model.to_bytes()
+            for i, topic in zip(usable, assigned):
                 out.links.append((events[i].id, f"topic:{key}\x1f{int(topic)}", "part_of", 1.0))
-            out.state[f"topics:{key}"] = model.to_bytes()
 
     # --------------------------------------------------------------- episodes
 

@@ -210,10 +210,14 @@ def _db_path(db: Path | None) -> Path:
 def _open_memory(path: Path, embedder: str | None, settings: list[str] | None) -> Memory:
     main = _main_options()
     try:
+        chosen = parse_assignments(settings or main.settings)
+        # A server answers many clients: an add returns once its turns are stored, and
+        # formation follows in the background (unless --set background_formation=false).
+        chosen.setdefault("background_formation", True)
         return Memory(
             path,
             embedder=embedder or main.embedder or default_embedder_spec(),
-            settings=parse_assignments(settings or main.settings),
+            settings=chosen,
         )
     except MemstrataError as exc:
         _fail(exc)
