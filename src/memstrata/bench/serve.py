@@ -319,7 +319,7 @@ def serve_worker(argv: Sequence[str]) -> None:
     `argv[1]` on the listening socket whose file descriptor is `argv[2]`."""
     path, embedder, fd = argv
     sock = socket.socket(fileno=int(fd))
-    memory = Memory(path, embedder=embedder)
+    memory = Memory(path, embedder=embedder, background_formation=True)  # as `memstrata serve`
     try:
         _uvicorn_server(_create_app(memory)).run(sockets=[sock])
     finally:
@@ -500,10 +500,12 @@ def run_serve(config: ServeConfig, log: Log | None = None) -> dict[str, Any]:
     }
     with tempfile.TemporaryDirectory(prefix="memstrata-serve-") as folder:
         path = Path(folder) / "serve.db"
-        memory = Memory(path, embedder=config.embedder)
+        # Formation in the background, as `memstrata serve` runs it.
+        memory = Memory(path, embedder=config.embedder, background_formation=True)
         opened: Memory | None = memory  # what is open now, to close on the way out
         try:
             preloaded, preload_s = _preload(memory, batches)
+            memory.flush()
             log(f"preloaded {preloaded:,} turns in {preload_s:.1f} s")
             results["config"]["embedder_name"] = memory.embedder.name
             _, secret = _create_key(memory)
