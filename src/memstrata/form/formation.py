@@ -35,7 +35,7 @@ from memstrata.form import episodes as episode_policy
 from memstrata.form.entities import entity_key, find_entities
 from memstrata.form.statements import statements
 from memstrata.form.times import TimeMention, annotate, find_times
-from memstrata.ids import format_time, new_id, now, parse_stored_time
+from memstrata.ids import new_id, now, parse_stored_time
 from memstrata.store.base import Link
 from memstrata.types import Record, Scope
 
@@ -407,21 +407,3 @@ class Former:
             source_ids=[members[i][0].id for i in chosen] or [first.id],
         )
         return record, episode_policy.centroid(matrix)
-
-
-def format_day(stored: str) -> str:
-    """ "2023-05-08T13:56:00.000000Z" -> "8 May 2023"."""
-    moment = parse_stored_time(stored)
-    return f"{moment.day} {moment:%B %Y}"
-
-
-__all__ = [
-    "Derived",
-    "Former",
-    "entity_link",
-    "facts_of",
-    "format_day",
-    "format_time",
-    "next_links",
-    "scope_key",
-]

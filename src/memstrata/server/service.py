@@ -19,7 +19,7 @@ from typing import Any
 
 from memstrata.errors import InvalidInput
 from memstrata.memory import Memory
-from memstrata.types import HistoryEntry, Hit, Page, Record
+from memstrata.types import Page
 
 VERBS: tuple[str, ...] = (
     "add",
@@ -115,6 +115,6 @@ def to_json(value: Any) -> Any:
         return {"records": [r.to_dict() for r in value.records], "next_cursor": value.next_cursor}
     if isinstance(value, list):
         return [to_json(v) for v in value]
-    if isinstance(value, (Record, Hit, HistoryEntry)) or hasattr(value, "to_dict"):
+    if hasattr(value, "to_dict"):  # Record, Hit, HistoryEntry, Context
         return value.to_dict()
     return value

@@ -146,10 +146,6 @@ class DerivedState:
             row = self._conn.execute("SELECT value FROM state WHERE key = ?", (key,)).fetchone()
         return None if row is None else bytes(row[0])
 
-    def put_state(self, key: str, value: bytes) -> None:
-        with self._write() as conn:
-            conn.execute("INSERT OR REPLACE INTO state (key, value) VALUES (?, ?)", (key, value))
-
     def count(self, name: str, n: int = 1) -> None:
         """Add `n` to the counter `name` (shown by `stats`)."""
         with self._write() as conn:
