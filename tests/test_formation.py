@@ -5,10 +5,13 @@ from __future__ import annotations
 
 import io
 import sqlite3
+import threading
+import time
 import warnings
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 
 from memstrata import ConfigError, Memory, Record
@@ -122,6 +125,10 @@ def test_profiles_hold_salient_facts_and_open_the_context(memory: Memory) -> Non
     facts = memory.store.get_many(caroline.source_ids, memory.store_scope())
     assert facts and all(f.kind == "fact" and f.text in caroline.text for f in facts)
     assert caroline.text.startswith("Caroline: ") and caroline.scope.session_id is None
+    # Its vector is its facts' centroid (its own text is never embedded again).
+    vectors = memory.store.vectors_of([caroline.id, *caroline.source_ids])
+    mean = np.mean([vectors[f] for f in caroline.source_ids], axis=0)
+    assert float(vectors[caroline.id] @ (mean / np.linalg.norm(mean))) == pytest.approx(1.0)
     one = memory.context("support group", user_id="u", budget_tokens=1000)
     two = memory.context("charity race", user_id="u", budget_tokens=1000)
     assert one.parts[0].section == "profile" and one.parts[0].record_id == caroline.id
@@ -234,9 +241,97 @@ def test_background_formation_matches_inline_and_flushes(tmp_path: Path) -> None
     assert texts[True] == texts[False] and texts[True]
 
 
+def test_queued_adds_are_formed_together_as_if_one_by_one(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Adds that queue behind a slow formation run are formed in one batch, with the
+    same facts ("you" still resolved across adds), episodes and profiles as inline."""
+    turns = [(user, session, turn) for user, session in (("u", "s1"), ("v", "s2"))
+             for turn in [*TURNS, {"name": "Melanie", "content": "You inspire me."}]]  # fmt: skip
+    turns.sort(key=lambda t: TURNS.index(t[2]) if t[2] in TURNS else len(TURNS))  # interleaved
+    run, calls, release = formation.Former.run, [], threading.Event()
+
+    def slow_run(self: Any, events: Any, *args: Any) -> Any:
+        calls.append(len(events))
+        release.wait(30)
+        return run(self, events, *args)
+
+    seen = {}
+    for background in (False, True):
+        if background:
+            monkeypatch.setattr(formation.Former, "run", slow_run)
+            release.clear()
+        with Memory(tmp_path / f"q{background}.db", embedder="hash",
+                    background_formation=background) as m:  # fmt: skip
+            for user, session, turn in turns:
+                m.add([turn], user_id=user, session_id=session, occurred_at=DAY)
+            release.set()
+            assert m.flush(timeout=30)
+            seen[background] = {
+                kind: sorted((r.scope.user_id, r.text, r.metadata.get("events"))
+                             for r in m.list(kinds=[kind], limit=100).records)
+                for kind in ("fact", "episode", "profile")
+            }  # fmt: skip
+    assert calls == [1, len(turns) - 1]  # the first add, then all that queued behind it
+    assert seen[True] == seen[False]
+    assert ("v", "Caroline inspire Melanie.", None) in seen[True]["fact"]  # "you" across adds
+    melanie = [text for user, text, _ in seen[True]["profile"] if text.startswith("Melanie: ")]
+    assert len(melanie) == 2 and all("charity race" in text for text in melanie)
+
+
 def test_close_finishes_background_formation(db_path: Path) -> None:
     m = Memory(db_path, embedder="hash", background_formation=True)
     add_chat(m)
     m.close()  # no flush: close runs what is queued
     with Memory(db_path, embedder="hash") as again:
         assert again.list(user_id="u", kinds=["fact"]).records
+
+
+def test_concurrent_adds_commit_together_and_a_failing_one_fails_alone(
+    memory: Memory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Adds that wait for the write lock are stored in one transaction; if that
+    fails, each is stored on its own, so only the bad one raises; sessions still
+    chain turn to turn in the order the adds were stored."""
+    insert_many, sizes = memory.store.insert_many, []
+    inside = threading.Event()
+
+    def insert(batches: Any) -> None:
+        sizes.append(len(batches))
+        if len(sizes) == 1:  # hold the first commit until the others queue behind it
+            inside.set()
+            time.sleep(0.3)
+        if any(r.text == "poison" for records, *_ in batches for r in records):
+            raise sqlite3.OperationalError("disk I/O error")
+        insert_many(batches)
+
+    monkeypatch.setattr(memory.store, "insert_many", insert)
+    texts = [f"turn {n} about the lake" for n in range(8)] + ["poison"]
+    errors: dict[str, BaseException] = {}
+
+    def add(text: str) -> None:
+        try:
+            memory.add(text, user_id="u", session_id="s1")
+        except Exception as exc:
+            errors[text] = exc
+
+    first = threading.Thread(target=add, args=(texts[0],))
+    first.start()
+    assert inside.wait(10)
+    others = [threading.Thread(target=add, args=(t,)) for t in texts[1:]]
+    for thread in others:
+        thread.start()
+    time.sleep(0.1)  # all queued behind the first commit
+    for thread in [first, *others]:
+        thread.join(30)
+    assert list(errors) == ["poison"]
+    assert sizes[:2] == [1, len(texts) - 1]  # the queued adds went in together, failed
+    stored = memory.list(user_id="u", kinds=["event"], limit=100).records
+    assert sorted(r.text for r in stored) == sorted(texts[:-1])
+    chain = memory.store.linked([r.id for r in stored], "next")
+    assert all(len(after) == 1 for after in chain.values())
+    heads = {r.id for r in stored} - {after[0] for after in chain.values()}
+    path = [*heads]
+    while path[-1] in chain:
+        path.append(chain[path[-1]][0])
+    assert len(heads) == 1 and sorted(path) == sorted(r.id for r in stored)  # one chain

@@ -53,6 +53,30 @@ _QUERY_CACHE = 256
 _PROFILES = 50  # profiles considered for the stable prefix
 
 
+@dataclasses.dataclass(frozen=True)
+class _Formation:
+    """One add's formation job: its stored events and their vectors (None if they
+    could not be embedded), the last earlier turn of each of their sessions, and the
+    topic models `Former.prepare` loaded for them."""
+
+    records: list[Record]
+    vectors: np.ndarray | None
+    previous: list[Record]
+    topics: dict[str, Any]
+
+
+@dataclasses.dataclass
+class _Add:
+    """One add's records and vectors on their way to the store; `done` once stored
+    or failed (`error`)."""
+
+    records: list[Record]
+    vectors: np.ndarray | None
+    actor: str | None
+    done: bool = False
+    error: BaseException | None = None
+
+
 class Memory:
     """Long-term memory on one SQLite file.
 
@@ -93,7 +117,11 @@ class Memory:
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="memstrata-embed")
         self._former = Former(self.store, self.embedder.embed, self.settings)
         self._write_lock = threading.Lock()  # one add at a time forms a session's episodes
-        self._worker = FormationWorker() if self.settings.background_formation else None
+        self._pending_lock = threading.Lock()
+        self._pending: builtins.list[_Add] = []  # adds waiting for the write lock
+        self._worker = (
+            FormationWorker(self._form_batch) if self.settings.background_formation else None
+        )
 
     # ------------------------------------------------------------------ write
 
@@ -136,16 +164,60 @@ class Memory:
                 stacklevel=2,
             )
             vectors = None
-        with self._write_lock:
-            previous = self.store.last_of_session(scope, "event") if scope.session_id else None
-            topics = self._former.prepare(records, vectors)
-            self.store.insert(records, vectors, actor=actor, links=next_links(previous, records))
-            if self._worker is None:
-                self._form(records, vectors, previous, topics)
-        if self._worker is not None:
-            # Jobs run in the order the adds stored their turns (FIFO, one worker).
-            self._worker.submit(self._form, records, vectors, previous, topics)
+        self._commit(_Add(records, vectors, actor))
         return records
+
+    def _commit(self, add: _Add) -> None:
+        """Store `add` with the adds that queued beside it, in one transaction (group
+        commit): the first thread to take the write lock stores what is pending,
+        and the others find theirs done. Raises `add`'s error, if it failed."""
+        with self._pending_lock:
+            self._pending.append(add)
+        with self._write_lock:
+            if not add.done:
+                with self._pending_lock:
+                    batch, self._pending = self._pending, []
+                if not any(a is add for a in batch):  # taken by a run that raised
+                    batch.append(add)
+                self._store_adds(batch)
+        if add.error is not None:
+            raise add.error
+
+    def _store_adds(self, batch: builtins.list[_Add]) -> None:
+        """Under the write lock: insert `batch` in one transaction (each add on its
+        own if that fails, so one bad add fails alone), then form or queue the
+        formation of each stored add, in order."""
+        try:
+            jobs = self._insert_adds(batch)
+        except Exception as exc:
+            if len(batch) == 1:
+                batch[0].error, batch[0].done = exc, True
+                return
+            for add in batch:  # one by one, each with what the others stored
+                self._store_adds([add])
+            return
+        for add, job in zip(batch, jobs):
+            add.done = True
+            if self._worker is None:
+                self._form(job)
+            else:  # jobs run in the order the adds stored their turns (FIFO, one worker)
+                self._worker.submit(job)
+
+    def _insert_adds(self, batch: Sequence[_Add]) -> builtins.list[_Formation]:
+        last: dict[Scope, Record] = {}  # each session's newest turn, this batch's included
+        rows, jobs = [], []
+        for add in batch:
+            scope = add.records[0].scope
+            previous = last.get(scope)
+            if previous is None and scope.session_id:
+                previous = self.store.last_of_session(scope, "event")
+            topics = self._former.prepare(add.records, add.vectors)
+            rows.append((add.records, add.vectors, add.actor, next_links(previous, add.records)))
+            before = [previous] if previous else []
+            jobs.append(_Formation(add.records, add.vectors, before, topics))
+            last[scope] = add.records[-1]
+        self.store.insert_many(rows)
+        return jobs
 
     def flush(self, timeout: float | None = None) -> bool:
         """Wait until background formation has caught up with every `add` so far
@@ -153,14 +225,33 @@ class Memory:
         Returns False if `timeout` seconds passed first."""
         return True if self._worker is None else self._worker.flush(timeout)
 
-    def _form(
-        self, records: builtins.list[Record], vectors: np.ndarray | None, previous: Record | None,
-        topics: dict[str, Any],
-    ) -> None:  # fmt: skip
+    def _form_batch(self, jobs: Sequence[_Formation]) -> None:
+        """Form the queued adds' memories, merged into as few runs as keep their
+        order (an add stored without vectors runs on its own)."""
+        merged: builtins.list[_Formation] = []
+        for job in jobs:
+            last = merged[-1] if merged else None
+            if last is None or last.vectors is None or job.vectors is None:
+                merged.append(job)
+                continue
+            seen = {p.scope.session_id for p in last.previous} | {
+                r.scope.session_id for r in last.records
+            }
+            merged[-1] = _Formation(
+                [*last.records, *job.records],
+                np.vstack([last.vectors, job.vectors]),
+                [*last.previous, *(p for p in job.previous if p.scope.session_id not in seen)],
+                {**last.topics, **job.topics},
+            )
+        for job in merged:
+            self._form(job)
+
+    def _form(self, job: _Formation) -> None:
         """Derive facts, episodes, profiles and topics from stored events. The events
         are already safe: a failure here is counted and warned about, never raised."""
+        records = job.records
         try:
-            derived = self._former.run(records, vectors, previous, topics)
+            derived = self._former.run(records, job.vectors, job.previous, job.topics)
         except EmbeddingError as exc:
             self.store.count("formation_skipped", len(records))
             warnings.warn(f"formation skipped for {len(records)} events: {exc}", stacklevel=3)
@@ -263,7 +354,7 @@ class Memory:
             self._drop_derived(record.id, scope.namespace, purge=False)
             if record.kind == "event":
                 with self._write_lock:
-                    self._form([record], None, None, {})
+                    self._form(_Formation([record], None, [], {}))
         return record
 
     def delete(

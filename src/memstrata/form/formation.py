@@ -214,9 +214,13 @@ class Former:
         self,
         events: Sequence[Record],
         vectors: np.ndarray | None,
-        previous: Record | None,
+        previous: Sequence[Record],
         topics: dict[str, Topics],
     ) -> Derived:
+        """What formation derives from stored `events` (in the order they were
+        stored, of one or more sessions) and their `vectors`. `previous` holds, for
+        sessions that had turns before these, the last of them (whose speaker the
+        first new turn answers); `topics` the models `prepare` returned."""
         derived = Derived()
         if not events:
             return derived
@@ -252,16 +256,23 @@ class Former:
 
     # ------------------------------------------------------------------ facts
 
-    def _facts(self, events: Sequence[Record], previous: Record | None, out: Derived) -> None:
-        known = sorted({e.speaker for e in events if e.speaker})
-        last_speaker = {previous.scope.session_id: previous.speaker} if previous else {}
+    def _facts(self, events: Sequence[Record], previous: Sequence[Record], out: Derived) -> None:
+        # The names known in a session: its speakers here and the one just before
+        # (the same whether its turns came in one add or in many).
+        last_speaker: dict[str | None, str | None] = {}
+        known: dict[str | None, set[str]] = {}
+        for record in [*previous, *events]:
+            if record.speaker:
+                known.setdefault(record.scope.session_id, set()).add(record.speaker)
+        for record in previous:
+            last_speaker.setdefault(record.scope.session_id, record.speaker)
         made: list[Record] = []
         for event in events:
             session = event.scope.session_id
             before = last_speaker.get(session)
             addressee = before if before and before != event.speaker else None
             try:
-                facts = facts_of(event, addressee, known)
+                facts = facts_of(event, addressee, sorted(known.get(session, ())))
             except Exception as exc:  # counted and warned, never blocks the add
                 out.failures += 1
                 warnings.warn(f"no facts from event {event.id}: {exc!r}", stacklevel=2)
@@ -282,8 +293,10 @@ class Former:
 
     def _profiles(self, events: Sequence[Record], out: Derived) -> None:
         """Refresh the profile of every entity the new facts are about, once it has
-        PROFILE_MIN_FACTS facts: its most salient facts (novelty of their turn, plus
-        a little for each date and other entity they carry), newest first on ties."""
+        PROFILE_MIN_FACTS facts: its PROFILE_FACTS most salient facts (novelty of
+        their turn, plus a little for each date and other entity they carry), newest
+        first on ties. The same facts make the same profile whether they came in one
+        add or many."""
         store = self.store
         novelty = {e.id: e.salience for e in events}
         new_facts: dict[str, list[Record]] = {}
@@ -307,7 +320,14 @@ class Former:
             user_scope = Scope(scope.namespace, scope.user_id, scope.agent_id, None)
             held_by = store.get_many(current.get(link, []), user_scope)
             profile = next((p for p in held_by if p.status == "active"), None)
-            held = store.get_many(profile.source_ids, user_scope) if profile else []
+            # A new profile weighs every fact about the entity (those from before it
+            # had enough); a standing one, the facts it holds against the new ones.
+            earlier = (
+                profile.source_ids
+                if profile
+                else store.linked([link], "about", reverse=True).get(link, [])
+            )
+            held = store.get_many(earlier, user_scope)
             pool = {f.id: f for f in [*held, *facts] if f.status == "active"}
 
             def weight(fact: Record) -> tuple[float, str]:
@@ -327,14 +347,26 @@ class Former:
                 metadata={"entity": entity_key(names[link]), "facts": total},
                 source_ids=[f.id for f in top],
             )
+            vector = self._centroid(top, out)
             if profile is None:
-                out.add(record, None)
+                out.add(record, vector)
                 out.links.append((record.id, link, "profile", 1.0))
             elif record.source_ids != profile.source_ids:
-                out.revised.append((record, None))
+                out.revised.append((record, vector))
             else:
                 continue
             out.links.extend((record.id, f, "evidence", 1.0) for f in record.source_ids)
+
+    def _centroid(self, facts: Sequence[Record], out: Derived) -> np.ndarray | None:
+        """A profile's vector: the centroid of its facts' vectors, as an episode's is
+        of its turns' (embedding the joined text again would cost more than the add
+        that made it). None, to embed the text, if a fact has no vector."""
+        fresh = {r.id: v for r, v in zip(out.records, out.vectors) if v is not None}
+        stored = self.store.vectors_of([f.id for f in facts if f.id not in fresh])
+        vectors = [fresh.get(f.id, stored.get(f.id)) for f in facts]
+        if any(v is None for v in vectors):
+            return None
+        return episode_policy.centroid(np.stack(vectors))
 
     # ----------------------------------------------------------------- topics
 
@@ -345,8 +377,9 @@ class Former:
         """Each event joins its nearest topic cluster (events whose vector has no
         direction, e.g. text with no word the model knows, join none)."""
         finite = np.isfinite(vectors).all(axis=1) & (np.abs(vectors).sum(axis=1) > 0)
-        usable = [int(i) for i in np.flatnonzero(finite)]
+        keys = [scope_key(e.scope) for e in events]
         for key, model in topics.items():
+            usable = [i for i in map(int, np.flatnonzero(finite)) if keys[i] == key]
             if not usable:
                 continue
             with self.topics_lock:

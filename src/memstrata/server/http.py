@@ -28,8 +28,9 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import anyio.to_thread
+import orjson
 from fastapi import FastAPI, Request, Security
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from fastapi.security import HTTPBearer
 from mcp.server.transport_security import TransportSecuritySettings
 from pydantic import ConfigDict, create_model
@@ -179,7 +180,7 @@ def create_app(
         tags=["memory"],
         dependencies=security,
     )
-    async def stats_get(request: Request) -> JSONResponse:
+    async def stats_get(request: Request) -> Response:
         return await _answer(memory, "stats", lambda: _query_args(request))
 
     @app.get("/healthz", summary="The process is up", tags=["health"])
@@ -211,13 +212,27 @@ async def _handle_error(request: Request, exc: Exception) -> JSONResponse:
 
 async def _answer(
     memory: Memory, verb: str, read: Callable[[], Awaitable[dict[str, Any]]]
-) -> JSONResponse:
+) -> Response:
     try:
         args = await read()
-        result = await run_in_threadpool(service.call, memory, TENANT.get(), verb, args)
+        body = await run_in_threadpool(_call, memory, TENANT.get(), verb, args)
     except Exception as exc:
         return error_response(exc)
-    return JSONResponse(result)
+    return Response(body, media_type="application/json")
+
+
+def _call(memory: Memory, namespace: str, verb: str, args: dict[str, Any]) -> bytes:
+    # Encoded in the worker thread, so that the event loop only moves bytes.
+    return encode(service.call(memory, namespace, verb, args))
+
+
+def encode(value: Any) -> bytes:
+    """`value` as compact JSON: orjson, or the standard library for what orjson
+    refuses (integers over 64 bits, which metadata may hold exactly)."""
+    try:
+        return orjson.dumps(value)
+    except TypeError:
+        return json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
 
 
 async def _query_args(request: Request) -> dict[str, Any]:
@@ -237,7 +252,7 @@ async def _json_args(request: Request, limit: int) -> dict[str, Any]:
     if not body.strip():
         return {}  # no arguments
     try:
-        args = json.loads(body)
+        args = json.loads(body)  # not orjson: it reads integers over 64 bits as floats
     except (ValueError, RecursionError) as exc:
         raise InvalidJSON(f"the request body is not valid JSON: {exc}") from None
     if not isinstance(args, dict):
@@ -249,7 +264,7 @@ async def _json_args(request: Request, limit: int) -> dict[str, Any]:
 
 
 def _add_verb(app: FastAPI, memory: Memory, verb: str, limit: int, security: list[Any]) -> None:
-    async def endpoint(request: Request) -> JSONResponse:
+    async def endpoint(request: Request) -> Response:
         return await _answer(memory, verb, lambda: _json_args(request, limit))
 
     doc = [
@@ -351,7 +366,10 @@ class _Gate:
             raise Unauthorized(
                 "send an API key: 'Authorization: Bearer <key>' (`memstrata keys create` makes one)"
             )
-        tenant = await anyio.to_thread.run_sync(self.keys.namespace_of, secret.strip())
+        secret = secret.strip()
+        tenant = self.keys.remembered(secret) or await anyio.to_thread.run_sync(
+            self.keys.namespace_of, secret
+        )
         if tenant is None:
             raise Unauthorized("the API key is wrong or has been revoked")
         return tenant

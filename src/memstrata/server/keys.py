@@ -117,14 +117,23 @@ class KeyRing:
         self._cache: OrderedDict[str, tuple[str, float]] = OrderedDict()
         self._lock = threading.Lock()
 
-    def namespace_of(self, secret: str) -> str | None:
-        """The namespace of a live key, None for a wrong, malformed or revoked one."""
+    def remembered(self, secret: str) -> str | None:
+        """The namespace of `secret` if it was looked up less than `ttl` ago (no read
+        of the store: cheap enough for an event loop); None otherwise."""
         hashed = digest(secret)
-        moment = time.monotonic()
         with self._lock:
             cached = self._cache.get(hashed)
-        if cached is not None and moment - cached[1] < self._ttl:
+        if cached is not None and time.monotonic() - cached[1] < self._ttl:
             return cached[0]
+        return None
+
+    def namespace_of(self, secret: str) -> str | None:
+        """The namespace of a live key, None for a wrong, malformed or revoked one."""
+        remembered = self.remembered(secret)
+        if remembered is not None:
+            return remembered
+        hashed = digest(secret)
+        moment = time.monotonic()
         namespace = self._lookup(secret, hashed)
         with self._lock:
             if namespace is None:

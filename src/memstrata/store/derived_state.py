@@ -40,6 +40,10 @@ class DerivedState:
 
         def _write(self) -> AbstractContextManager[sqlite3.Connection]: ...
 
+        def _reader(self) -> sqlite3.Connection: ...
+
+        def _snapshot(self) -> AbstractContextManager[sqlite3.Connection]: ...
+
         def _next_seq(self, conn: sqlite3.Connection) -> int: ...
 
         def _log(self, *args: Any) -> None: ...
@@ -66,10 +70,10 @@ class DerivedState:
             return {}
         mine, other = ("dst", "src") if reverse else ("src", "dst")
         out: dict[str, list[str]] = {}
-        with self._lock:
+        with self._snapshot() as conn:
             for start in range(0, len(ids), 500):
                 chunk = list(ids[start : start + 500])
-                rows = self._conn.execute(
+                rows = conn.execute(
                     f"SELECT {mine}, {other} FROM links WHERE {mine} IN "
                     f"({','.join('?' * len(chunk))}) AND type = ? ORDER BY weight DESC",
                     [*chunk, type],
@@ -82,9 +86,9 @@ class DerivedState:
         """How many records link to each of `dsts` with `type` (an index count: no
         ids are read, so it stays cheap for an entity with thousands of facts)."""
         out: dict[str, int] = {}
-        with self._lock:
+        with self._snapshot() as conn:
             for dst in dsts:
-                row = self._conn.execute(
+                row = conn.execute(
                     "SELECT count(*) FROM links WHERE dst = ? AND type = ?", (dst, type)
                 ).fetchone()
                 out[dst] = int(row[0])
@@ -95,12 +99,15 @@ class DerivedState:
         if scope.session_id is None:
             return None
         where, params = scope_sql(scope)
-        with self._lock:
-            row = self._conn.execute(
+        row = (
+            self._reader()
+            .execute(
                 f"SELECT {SELECT} FROM records WHERE {where} AND kind = ? AND status = 'active' "
                 "ORDER BY rowid DESC LIMIT 1",
                 [*params, kind],
-            ).fetchone()
+            )
+            .fetchone()
+        )
         return None if row is None else row_to_record(row)
 
     def session_records(
@@ -114,24 +121,42 @@ class DerivedState:
         if after is not None:
             sql += "AND rowid >= (SELECT rowid FROM records WHERE id = ?) "
             args.append(after)
-        with self._lock:
-            rows = self._conn.execute(sql + "AND status = 'active' ORDER BY rowid", args).fetchall()
+        rows = self._reader().execute(sql + "AND status = 'active' ORDER BY rowid", args).fetchall()
         return [
             (row_to_record(r[:-1]), None if r[-1] is None else np.frombuffer(r[-1], "<f4"))
             for r in rows
         ]
 
+    def vectors_of(self, ids: Sequence[str]) -> dict[str, np.ndarray]:
+        """The stored vectors of those of `ids` that have one (the caller has already
+        checked the ids' scope)."""
+        if not ids:
+            return {}
+        rows = (
+            self._reader()
+            .execute(
+                f"SELECT id, embedding FROM records WHERE id IN ({','.join('?' * len(ids))}) "
+                "AND embedding IS NOT NULL",
+                list(ids),
+            )
+            .fetchall()
+        )
+        return {r[0]: np.frombuffer(r[1], "<f4") for r in rows}
+
     def valid_between(self, scope: Scope, since: str, until: str, limit: int) -> list[str]:
         """Ids of the turns whose facts hold at some time in [since, until): the
         facts' `source_ids`, newest valid time first."""
         where, params = scope_sql(scope)
-        with self._lock:
-            rows = self._conn.execute(
+        rows = (
+            self._reader()
+            .execute(
                 f"SELECT source_ids FROM records WHERE {where} AND valid_from IS NOT NULL "
                 "AND valid_from < ? AND valid_to > ? AND status = 'active' "
                 "ORDER BY valid_from DESC LIMIT ?",
                 [*params, until, since, limit],
-            ).fetchall()
+            )
+            .fetchall()
+        )
         out: dict[str, None] = {}
         for (raw,) in rows:
             out.update(dict.fromkeys(json.loads(raw)))
@@ -142,8 +167,7 @@ class DerivedState:
             return [r[0] for r in self._conn.execute("SELECT DISTINCT namespace FROM records")]
 
     def get_state(self, key: str) -> bytes | None:
-        with self._lock:
-            row = self._conn.execute("SELECT value FROM state WHERE key = ?", (key,)).fetchone()
+        row = self._reader().execute("SELECT value FROM state WHERE key = ?", (key,)).fetchone()
         return None if row is None else bytes(row[0])
 
     def count(self, name: str, n: int = 1) -> None:

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from readerwriterlock import rwlock
 
 from memstrata._version import __version__
 from memstrata.errors import BackendError, ConfigError, Conflict, NotFound
@@ -74,7 +75,14 @@ class SQLiteStore(DerivedState):
             )
         except sqlite3.Error as exc:
             raise BackendError(f"cannot open {self.path}: {exc}") from exc
-        self._lock = threading.RLock()
+        self._lock = threading.RLock()  # the writer's connection and its transactions
+        # Reads run on a connection of their own thread's (WAL lets readers run beside
+        # the writer and each other), so a search never queues behind a write.
+        self._local = threading.local()
+        self._readers: list[sqlite3.Connection] = []
+        # The in-process vector index: searches share it, syncs change it (after _lock).
+        self._index_lock = rwlock.RWLockWriteD()
+        self._cache_lock = threading.Lock()  # the decoded-record cache
         self._index: VectorIndex | None = None
         self._index_seq = 0
         self._cache: OrderedDict[str, Record] = OrderedDict()
@@ -134,6 +142,7 @@ class SQLiteStore(DerivedState):
                 )
         raw = self._meta("embedder")
         self._embedder = EmbedderInfo(**json.loads(raw)) if raw else None
+        self._store_id = self._meta("store_id")
 
     def _schema_version(self, conn: sqlite3.Connection) -> int:
         has_meta = conn.execute(
@@ -162,9 +171,47 @@ class SQLiteStore(DerivedState):
                     raise BackendError(f"{self.path}: {exc}") from exc
                 time.sleep(0.05)
 
-    def _meta(self, key: str) -> str | None:
-        row = self._conn.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+    def _meta(self, key: str, conn: sqlite3.Connection | None = None) -> str | None:
+        row = (
+            (conn or self._conn).execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        )
         return row[0] if row else None
+
+    def _reader(self) -> sqlite3.Connection:
+        """The connection for a read on this thread: the writer's inside this thread's
+        write transaction (to see what it wrote so far), else the thread's own
+        read-only connection, opened on first use."""
+        if getattr(self._local, "writing", False):
+            return self._conn
+        conn: sqlite3.Connection | None = getattr(self._local, "reader", None)
+        if conn is None:
+            try:
+                conn = sqlite3.connect(self.path, timeout=_BUSY_TIMEOUT_S, isolation_level=None,
+                                       check_same_thread=False)  # fmt: skip
+                conn.execute("PRAGMA query_only = ON")
+            except sqlite3.Error as exc:
+                raise BackendError(f"cannot open {self.path} for reading: {exc}") from exc
+            with self._lock:
+                if self._closed:
+                    conn.close()
+                    raise BackendError(f"{self.path} is closed")
+                self._readers.append(conn)
+            self._local.reader = conn
+        return conn
+
+    @contextlib.contextmanager
+    def _snapshot(self) -> Iterator[sqlite3.Connection]:
+        """A reader whose statements all see one state of the file (one read
+        transaction), for reads that must agree with each other."""
+        conn = self._reader()
+        if conn is self._conn:
+            yield conn
+            return
+        conn.execute("BEGIN")
+        try:
+            yield conn
+        finally:
+            conn.execute("COMMIT")
 
     @contextlib.contextmanager
     def _write(self) -> Iterator[sqlite3.Connection]:
@@ -172,6 +219,8 @@ class SQLiteStore(DerivedState):
         two writers queue on the busy timeout instead of failing on upgrade."""
         with self._lock:
             self._retry_locked(lambda: self._conn.execute("BEGIN IMMEDIATE"))
+            outer = getattr(self._local, "writing", False)
+            self._local.writing = True
             try:
                 yield self._conn
             except BaseException as exc:
@@ -180,6 +229,8 @@ class SQLiteStore(DerivedState):
                 if isinstance(exc, sqlite3.Error):
                     raise BackendError(f"{self.path}: {exc}; nothing was written") from exc
                 raise
+            finally:
+                self._local.writing = outer
             try:
                 self._conn.execute("COMMIT")
             except sqlite3.Error as exc:
@@ -253,7 +304,8 @@ class SQLiteStore(DerivedState):
             seq = self._next_seq(conn)
             conn.execute("UPDATE records SET embedding = NULL, seq = ?", (seq,))
         self._embedder = info
-        self._index = None
+        with self._index_lock.gen_wlock():
+            self._index = None
 
     # ----------------------------------------------------------------- writes
 
@@ -265,22 +317,31 @@ class SQLiteStore(DerivedState):
         actor: str | None,
         links: Sequence[Link] = (),
     ) -> None:
+        self.insert_many([(records, vectors, actor, links)])
+
+    def insert_many(
+        self,
+        batches: Sequence[tuple[Sequence[Record], np.ndarray | None, str | None, Sequence[Link]]],
+    ) -> None:
+        """`insert` for several adds (records, vectors, actor, links) in one
+        transaction: all of them are stored, or none."""
         with self._write() as conn:
-            self._add_links(conn, links)
             seq = self._next_seq(conn)
-            for i, record in enumerate(records):
-                vector = None if vectors is None else vectors[i]
-                conn.execute(INSERT, [*record_values(record), blob(vector), seq])
-                self._log(
-                    conn,
-                    record.id,
-                    record.scope.namespace,
-                    "add",
-                    None,
-                    snapshot(record),
-                    actor,
-                    record.recorded_at,
-                )
+            for records, vectors, actor, links in batches:
+                self._add_links(conn, links)
+                for i, record in enumerate(records):
+                    vector = None if vectors is None else vectors[i]
+                    conn.execute(INSERT, [*record_values(record), blob(vector), seq])
+                    self._log(
+                        conn,
+                        record.id,
+                        record.scope.namespace,
+                        "add",
+                        None,
+                        snapshot(record),
+                        actor,
+                        record.recorded_at,
+                    )
 
     def touch(self, ids: Sequence[str]) -> None:
         """Count one more hit for each record (usage, not content: no new version,
@@ -353,9 +414,10 @@ class SQLiteStore(DerivedState):
             self._get(self._conn, record_id, scope, include_gone=True)
             # The graph and its cache file may hold the erased vector: drop both; the
             # sync after the commit rebuilds the graph from the remaining vectors.
-            AnnIndex.discard(self._ann_path)
-            if self._index is not None:
-                self._index.drop_ann()
+            with self._index_lock.gen_wlock():
+                AnnIndex.discard(self._ann_path)
+                if self._index is not None:
+                    self._index.drop_ann()
         with self._write() as conn:
             current = self._get(conn, record_id, scope, include_gone=True)
             conn.execute("PRAGMA secure_delete = ON")
@@ -468,40 +530,61 @@ class SQLiteStore(DerivedState):
             return []
         where, params = scope_sql(scope, by_id=True)
         found: dict[str, Record] = {}
-        with self._lock:
-            self._refresh_cache()
-            todo = []
-            for i in dict.fromkeys(record_ids):
-                cached = self._cache.get(i)
-                if cached is None:
-                    todo.append(i)
-                elif in_scope(cached, scope):
-                    found[i] = give(cached)
+        if getattr(self._local, "writing", False):
+            # Inside a write transaction: what it changed is not committed, and the
+            # cache holds committed states only.
+            with self._lock:
+                rows = self._conn.execute(
+                    f"SELECT {SELECT} FROM records WHERE id IN "
+                    f"({','.join('?' * len(record_ids))}) AND {where}",
+                    [*record_ids, *params],
+                ).fetchall()
+            found = {r.id: r for r in map(row_to_record, rows)}
+            return [found[i] for i in record_ids if i in found]
+        with self._snapshot() as conn:
+            seq = self._refresh_cache(conn)
+            with self._cache_lock:
+                todo = []
+                for i in dict.fromkeys(record_ids):
+                    cached = self._cache.get(i)
+                    if cached is None:
+                        todo.append(i)
+                    elif in_scope(cached, scope):
+                        found[i] = give(cached)
+            read = []
             for start in range(0, len(todo), 500):
                 chunk = todo[start : start + 500]
-                rows = self._conn.execute(
+                read += conn.execute(
                     f"SELECT {SELECT} FROM records WHERE id IN ({','.join('?' * len(chunk))}) "
                     f"AND {where}",
                     [*chunk, *params],
                 ).fetchall()
-                for row in rows:
-                    record = row_to_record(row)
+        records = [row_to_record(row) for row in read]
+        with self._cache_lock:
+            # Rows read at an older state than the cache is at now may be stale there.
+            if seq == self._cache_seq:
+                for record in records:
                     self._cache[record.id] = record
-                    found[record.id] = give(record)
-            while len(self._cache) > _CACHE_RECORDS:
-                self._cache.popitem(last=False)
+                while len(self._cache) > _CACHE_RECORDS:
+                    self._cache.popitem(last=False)
+        for record in records:
+            found[record.id] = give(record)
         return [found[i] for i in record_ids if i in found]
 
-    def _refresh_cache(self) -> None:
-        seq = int(self._meta("seq") or 0)
-        if seq == self._cache_seq:
-            return
-        if self._cache:
-            for (changed,) in self._conn.execute(
-                "SELECT id FROM records WHERE seq > ?", (self._cache_seq,)
-            ):
-                self._cache.pop(changed, None)
-        self._cache_seq = seq
+    def _refresh_cache(self, conn: sqlite3.Connection) -> int:
+        """Drop the cached records changed since the cache last looked, as `conn`
+        sees the file; the file's seq as `conn` sees it."""
+        seq = int(self._meta("seq", conn) or 0)
+        with self._cache_lock:
+            since = self._cache_seq
+        if seq <= since:
+            return seq
+        changed = conn.execute("SELECT id FROM records WHERE seq > ?", (since,)).fetchall()
+        with self._cache_lock:
+            for (record_id,) in changed:
+                self._cache.pop(record_id, None)
+            self._cache_seq = max(self._cache_seq, seq)
+        return seq
 
     def list_records(
         self, scope: Scope, filters: Filters, *, limit: int, cursor: str | None
@@ -515,8 +598,7 @@ class SQLiteStore(DerivedState):
             args.append(cursor)
         sql += " ORDER BY id DESC LIMIT ?"
         args.append(limit + 1)
-        with self._lock:
-            rows = self._conn.execute(sql, args).fetchall()
+        rows = self._reader().execute(sql, args).fetchall()
         records = [row_to_record(r) for r in rows[:limit]]
         next_cursor = records[-1].id if len(rows) > limit else None
         return Page(records=records, next_cursor=next_cursor)
@@ -617,8 +699,8 @@ class SQLiteStore(DerivedState):
         terms = fts.query_terms(query)
         if not terms:
             return []
-        with self._lock:
-            terms = self._rarest(terms, _FTS_TERMS)
+        with self._snapshot() as conn:
+            terms = self._rarest(conn, terms, _FTS_TERMS)
             scope_terms = fts.scope_terms(
                 scope.namespace,
                 user_id=scope.user_id,
@@ -634,7 +716,7 @@ class SQLiteStore(DerivedState):
             # matches. When too few survive a full first page, rank again with every
             # scope term and the filters inside the query, so that nothing is lost.
             depth = max(k * _FTS_OVERSAMPLE, _FTS_MIN_DEPTH)
-            ranked = self._conn.execute(
+            ranked = conn.execute(
                 "SELECT rowid, bm25(records_fts, 1.0, 0.3, 0.0) AS s FROM records_fts "
                 "WHERE records_fts MATCH ? ORDER BY s LIMIT ?",
                 [fts.scoped_match(terms, scope_terms[1:]), depth],
@@ -642,7 +724,7 @@ class SQLiteStore(DerivedState):
             if not ranked:
                 return []
             kept = dict(
-                self._conn.execute(
+                conn.execute(
                     f"SELECT r.rowid, r.id FROM records r WHERE r.rowid IN "
                     f"({','.join('?' * len(ranked))}) AND {where} AND {fwhere}",
                     [*(row[0] for row in ranked), *params, *fparams],
@@ -651,7 +733,7 @@ class SQLiteStore(DerivedState):
             if len(kept) >= k or len(ranked) < depth:
                 hits = [(kept[rowid], -float(s)) for rowid, s in ranked if rowid in kept]
                 return hits[:k]
-            rows = self._conn.execute(
+            rows = conn.execute(
                 "SELECT r.id, bm25(records_fts, 1.0, 0.3, 0.0) AS s FROM records_fts "
                 "JOIN records r ON r.rowid = records_fts.rowid "
                 f"WHERE records_fts MATCH ? AND {where} AND {fwhere} ORDER BY s LIMIT ?",
@@ -659,12 +741,12 @@ class SQLiteStore(DerivedState):
             ).fetchall()
         return [(r[0], -float(r[1])) for r in rows]
 
-    def _rarest(self, terms: list[str], keep: int) -> list[str]:
+    def _rarest(self, conn: sqlite3.Connection, terms: list[str], keep: int) -> list[str]:
         if len(terms) <= keep:
             return terms
         stems = {t: fts.stem(t) for t in terms}
         unique = sorted(set(stems.values()))
-        rows = self._conn.execute(
+        rows = conn.execute(
             f"SELECT term, doc FROM records_vocab WHERE term IN ({','.join('?' * len(unique))})",
             unique,
         ).fetchall()
@@ -676,8 +758,8 @@ class SQLiteStore(DerivedState):
     def vector_search(
         self, vector: np.ndarray, scope: Scope, filters: Filters, k: int
     ) -> list[tuple[str, float]]:
-        with self._lock:
-            index = self._sync_index()
+        with self._snapshot() as conn:
+            index = self._current_index(conn)
             if index is None:
                 return []
             allowed = None
@@ -686,30 +768,31 @@ class SQLiteStore(DerivedState):
                 fwhere, fparams = filter_sql(filters)
                 allowed = [
                     r[0]
-                    for r in self._conn.execute(
+                    for r in conn.execute(
                         f"SELECT rowid FROM records WHERE {where} AND {fwhere}",
                         [*params, *fparams],
                     )
                 ]
-            hits = index.search(
-                np.asarray(vector, dtype=np.float32),
-                k,
-                namespace=scope.namespace,
-                user_id=scope.user_id,
-                agent_id=scope.agent_id,
-                session_id=scope.session_id,
-                kinds=filters.kinds,
-                statuses=filters.statuses,
-                since=epoch(filters.since),
-                until=epoch(filters.until),
-                allowed_rowids=allowed,
-                derived=filters.derived,
-            )
+            with self._index_lock.gen_rlock():
+                hits = index.search(
+                    np.asarray(vector, dtype=np.float32),
+                    k,
+                    namespace=scope.namespace,
+                    user_id=scope.user_id,
+                    agent_id=scope.agent_id,
+                    session_id=scope.session_id,
+                    kinds=filters.kinds,
+                    statuses=filters.statuses,
+                    since=epoch(filters.since),
+                    until=epoch(filters.until),
+                    allowed_rowids=allowed,
+                    derived=filters.derived,
+                )
             if not hits:
                 return []
             rowids = [h[0] for h in hits]
             ids = dict(
-                self._conn.execute(
+                conn.execute(
                     f"SELECT rowid, id FROM records WHERE rowid IN ({','.join('?' * len(rowids))})",
                     rowids,
                 ).fetchall()
@@ -721,26 +804,40 @@ class SQLiteStore(DerivedState):
         already checked the ids' scope)."""
         if not ids:
             return {}
-        with self._lock:
-            index = self._sync_index()
+        with self._snapshot() as conn:
+            index = self._current_index(conn)
             if index is None:
                 return {}
-            rows = self._conn.execute(
+            rows = conn.execute(
                 f"SELECT rowid, id FROM records WHERE id IN ({','.join('?' * len(ids))})",
                 list(ids),
             ).fetchall()
-            found = index.scores(np.asarray(vector, dtype=np.float32), [r[0] for r in rows])
+            with self._index_lock.gen_rlock():
+                found = index.scores(np.asarray(vector, dtype=np.float32), [r[0] for r in rows])
         names = dict(rows)
         return {names[r]: s for r, s in found.items()}
 
-    def _sync_index(self) -> VectorIndex | None:
-        """Bring the in-process index up to date with the file: load it whole the first
-        time, then apply only rows whose seq moved (ours or another process's)."""
+    def _current_index(self, conn: sqlite3.Connection) -> VectorIndex | None:
+        """The index, synced first if `conn` sees changes it does not have yet. Read
+        it under the read lock."""
+        index = self._index
+        if index is not None and int(self._meta("seq", conn) or 0) <= self._index_seq:
+            return index
+        return self._sync_index(conn)
+
+    def _sync_index(self, conn: sqlite3.Connection | None = None) -> VectorIndex | None:
+        """Bring the in-process index up to date with the file as `conn` (default: the
+        writer's) sees it: load it whole the first time, then apply only rows whose
+        seq moved (ours or another process's)."""
+        with self._index_lock.gen_wlock():
+            return self._sync_index_locked(conn or self._conn)
+
+    def _sync_index_locked(self, conn: sqlite3.Connection) -> VectorIndex | None:
         if self._embedder is None:
             return None
-        seq = int(self._meta("seq") or 0)
-        if self._index is not None and seq == self._index_seq:
-            return self._index
+        seq = int(self._meta("seq", conn) or 0)
+        if self._index is not None and seq <= self._index_seq:
+            return self._index  # a reader may see an older state than the index has
         if self._index is None:
             self._index = VectorIndex(self._embedder.dim)
             self._index_seq = 0
@@ -750,7 +847,7 @@ class SQLiteStore(DerivedState):
             if cached is not None and cached[1] <= seq:
                 self._index.ann, self._index.ann_seq = cached
         had_graph = self._index.ann is not None
-        cursor = self._conn.execute(
+        cursor = conn.execute(
             "SELECT rowid, embedding, status, namespace, user_id, agent_id, session_id, kind, "
             "occurred_at, seq, source_ids != '[]' FROM records WHERE seq > ?",
             (self._index_seq,),
@@ -800,16 +897,21 @@ class SQLiteStore(DerivedState):
             return
         keys, vectors, generation = graph
 
+        def install(ann: AnnIndex) -> None:
+            if index is self._index and index.install_ann(ann, seq, generation):
+                self._save_ann()
+
         def build() -> None:
             ann = AnnIndex(index.dim)
             ann.add(keys, vectors)
-            with self._lock:
+            with self._index_lock.gen_wlock():
                 # close() waits for this thread before it closes the connection.
-                if index is self._index and index.install_ann(ann, seq, generation):
-                    self._save_ann()
+                install(ann)
 
-        if not GRAPH_IN_BACKGROUND:
-            build()
+        if not GRAPH_IN_BACKGROUND:  # here, under the sync's write lock already
+            ann = AnnIndex(index.dim)
+            ann.add(keys, vectors)
+            install(ann)
             return
         # Not a daemon: interpreter exit waits for a build rather than killing native
         # code mid-write (which aborts the process) when a Memory was never closed.
@@ -833,7 +935,7 @@ class SQLiteStore(DerivedState):
     def _ann_fingerprint(self) -> str:
         """Which store and model a graph cache belongs to."""
         assert self._embedder is not None
-        return f"{self._meta('store_id')}|{self._embedder.fingerprint}"
+        return f"{self._store_id}|{self._embedder.fingerprint}"
 
     @property
     def _ann_path(self) -> Path:
@@ -857,4 +959,7 @@ class SQLiteStore(DerivedState):
                 self._checkpoint()
             with contextlib.suppress(sqlite3.Error):
                 self._conn.execute("PRAGMA optimize")  # refreshes planner statistics cheaply
+            for reader in self._readers:
+                reader.close()
+            self._readers.clear()
             self._conn.close()
