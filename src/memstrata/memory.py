@@ -5,14 +5,15 @@ from __future__ import annotations
 import builtins
 import copy
 import dataclasses
+import functools
 import os
 import threading
 import warnings
 from collections import OrderedDict
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, TypeVar
 
 import numpy as np
 
@@ -51,6 +52,29 @@ MAX_BUDGET = 1_000_000
 _CANDIDATES = 100
 _QUERY_CACHE = 256
 _PROFILES = 50  # profiles considered for the stable prefix
+
+
+_FORMATION_DEFER_S = 1.0  # how long background formation waits for searches to end
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def _searching(method: F) -> F:
+    """Counts the calls under way, so that background formation can wait for them."""
+
+    @functools.wraps(method)
+    def counted(self: Memory, *args: Any, **kwargs: Any) -> Any:
+        with self._quiet:
+            self._searching += 1
+        try:
+            return method(self, *args, **kwargs)
+        finally:
+            with self._quiet:
+                self._searching -= 1
+                if not self._searching:
+                    self._quiet.notify_all()
+
+    return counted  # type: ignore[return-value]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -119,8 +143,12 @@ class Memory:
         self._write_lock = threading.Lock()  # one add at a time forms a session's episodes
         self._pending_lock = threading.Lock()
         self._pending: builtins.list[_Add] = []  # adds waiting for the write lock
+        self._searching = 0  # searches under way; background formation yields to them
+        self._quiet = threading.Condition()
         self._worker = (
-            FormationWorker(self._form_batch) if self.settings.background_formation else None
+            FormationWorker(self._form_batch, before=self._while_searching)
+            if self.settings.background_formation
+            else None
         )
 
     # ------------------------------------------------------------------ write
@@ -224,6 +252,13 @@ class Memory:
         (with `background_formation`; otherwise there is nothing to wait for).
         Returns False if `timeout` seconds passed first."""
         return True if self._worker is None else self._worker.flush(timeout)
+
+    def _while_searching(self) -> None:
+        """Background formation's wait before each batch: until no search is under
+        way, for _FORMATION_DEFER_S seconds at most (so it never falls behind for
+        good under a steady stream of searches)."""
+        with self._quiet:
+            self._quiet.wait_for(lambda: not self._searching, _FORMATION_DEFER_S)
 
     def _form_batch(self, jobs: Sequence[_Formation]) -> None:
         """Form the queued adds' memories, merged into as few runs as keep their
@@ -497,6 +532,7 @@ class Memory:
         scope = make_scope(namespace, user_id, agent_id, session_id)
         return self.store.history(_check_id(record_id), scope)
 
+    @_searching
     def search(
         self,
         query: str,
@@ -545,10 +581,10 @@ class Memory:
             dense_job = self._pool.submit(self._embed_one, query, for_query=True)
         if strategy == "layered":
             info = analyse(query)
-            vector = self._query_vector(dense_job, required=False)
             found = layered.search(
-                self.store, query, vector, info, scope, filters, k + offset, self.settings
-            )[offset:]
+                self.store, query, lambda: self._query_vector(dense_job, required=False),
+                info, scope, filters, k + offset, self.settings,
+            )[offset:]  # fmt: skip
             if self.settings.count_hits:
                 self.store.touch([e.record.id for e in found])
             return [

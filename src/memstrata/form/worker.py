@@ -9,7 +9,8 @@ meanwhile see the turns; their facts, episodes and profiles follow.
 When adds come faster than formation, jobs queue; the worker then takes all that
 are waiting (up to `batch` of them) and hands them to `run` at once, in the order
 they were submitted, so that a session's open episode is re-formed once for many
-turns and their statements are embedded in one call.
+turns and their statements are embedded in one call. `before` runs ahead of each
+batch: `Memory` uses it to hold formation back (a little) while searches run.
 
 A batch that raises is counted by the job itself (formation counts its failures);
 anything that escapes is reported as a warning and the worker goes on. If the
@@ -33,10 +34,17 @@ BATCH = 64
 class FormationWorker:
     """Runs `run(jobs)` on one thread for the jobs `submit`ted, oldest first."""
 
-    def __init__(self, run: Callable[[Sequence[Any]], None], *, batch: int = BATCH) -> None:
+    def __init__(
+        self,
+        run: Callable[[Sequence[Any]], None],
+        *,
+        batch: int = BATCH,
+        before: Callable[[], None] | None = None,
+    ) -> None:
         if batch < 1:
             raise ValueError("batch must be >= 1")
         self._run = run
+        self._before = before
         self._batch = batch
         self._jobs: queue.Queue[Any] = queue.Queue()
         self._idle = threading.Condition()
@@ -68,6 +76,8 @@ class FormationWorker:
         first = self._jobs.get()
         if first is _STOP:
             return [], True
+        if self._before is not None:
+            self._before()  # e.g. let searches under way finish; more jobs queue meanwhile
         jobs = [first]
         while len(jobs) < self._batch:
             try:

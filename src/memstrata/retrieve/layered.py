@@ -24,7 +24,7 @@ the next, which rank fusion throws away (LoCoMo dev split, recall@10: rank fusio
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta, timezone
 from typing import Any
@@ -68,18 +68,21 @@ def derived(record: Record) -> bool:
 def search(
     store: Any,
     query: str,
-    vector: np.ndarray | None,
+    embedding: Callable[[], np.ndarray | None],
     info: QueryInfo,
     scope: Scope,
     filters: Filters,
     k: int,
     settings: Settings,
 ) -> list[Evidence]:
-    """The best `k` pieces of evidence for the query, best first."""
+    """The best `k` pieces of evidence for the query, best first. `embedding` gives
+    the query's vector (or None); it is asked for after the full-text search, so
+    that the query can be embedded meanwhile."""
     kinds = filters.kinds or EVIDENCE_KINDS
     flt = Filters(kinds=tuple(kinds), statuses=filters.statuses, since=filters.since,
                   until=filters.until, metadata=filters.metadata)  # fmt: skip
     text_hits = store.text_search(query, scope, flt, TEXT_DEPTH)
+    vector = embedding()
     vector_hits = (
         store.vector_search(vector, scope, flt, VECTOR_DEPTH) if vector is not None else []
     )

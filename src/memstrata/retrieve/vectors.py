@@ -307,4 +307,4 @@ class VectorIndex:
         k = min(k, positions.size)
         top = np.argpartition(-scores, k - 1)[:k] if k < positions.size else np.arange(k)
         top = top[np.argsort(-scores[top], kind="stable")]
-        return [(int(self._rowids[positions[t]]), float(scores[t])) for t in top]
+        return list(zip(self._rowids[positions[top]].tolist(), scores[top].tolist()))

@@ -19,6 +19,7 @@ import inspect
 import ipaddress
 import json
 import logging
+import os
 import typing
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
@@ -52,6 +53,7 @@ from memstrata.errors import (
 )
 from memstrata.memory import Memory
 from memstrata.server import service
+from memstrata.server.gate import Gate
 from memstrata.server.keys import KeyRing
 from memstrata.server.mcp import create_mcp
 
@@ -137,12 +139,18 @@ def is_loopback(host: str) -> bool:
 
 
 def create_app(
-    memory: Memory, *, auth: bool = True, max_body_bytes: int = MAX_BODY_BYTES
+    memory: Memory,
+    *,
+    auth: bool = True,
+    max_body_bytes: int = MAX_BODY_BYTES,
+    slots: int | None = None,
 ) -> FastAPI:
     """The HTTP API (and MCP at `/mcp`) over an open `memory`, which the caller
     closes. With `auth`, every request to /v1 and /mcp needs a key of the store's
     (`memstrata keys create`); without it, everything is in namespace "default"."""
     keys = KeyRing(memory.store) if auth else None
+    gate = Gate(slots or int(os.environ.get("MEMSTRATA_SLOTS", "3")),
+                max_wait=float(os.environ.get("MEMSTRATA_WAIT", "1")))
     mcp = create_mcp(memory, TENANT.get)
     # Stateless: each MCP request runs in its own task, so the tenant set for this
     # request is the one its tools see. Host checks are ours (see `_Gate`).
@@ -172,7 +180,7 @@ def create_app(
     # key itself is checked by `_Gate`, before any route runs.
     security = [Security(_BEARER)] if auth else []
     for verb in service.VERBS:
-        _add_verb(app, memory, verb, max_body_bytes, security)
+        _add_verb(app, memory, gate, verb, max_body_bytes, security)
 
     @app.get(
         "/v1/stats",
@@ -181,7 +189,7 @@ def create_app(
         dependencies=security,
     )
     async def stats_get(request: Request) -> Response:
-        return await _answer(memory, "stats", lambda: _query_args(request))
+        return await _answer(memory, gate, "stats", lambda: _query_args(request))
 
     @app.get("/healthz", summary="The process is up", tags=["health"])
     async def healthz() -> dict[str, str]:
@@ -211,11 +219,12 @@ async def _handle_error(request: Request, exc: Exception) -> JSONResponse:
 
 
 async def _answer(
-    memory: Memory, verb: str, read: Callable[[], Awaitable[dict[str, Any]]]
+    memory: Memory, gate: Gate, verb: str, read: Callable[[], Awaitable[dict[str, Any]]]
 ) -> Response:
     try:
         args = await read()
-        body = await run_in_threadpool(_call, memory, TENANT.get(), verb, args)
+        async with gate.slot(verb):
+            body = await run_in_threadpool(_call, memory, TENANT.get(), verb, args)
     except Exception as exc:
         return error_response(exc)
     return Response(body, media_type="application/json")
@@ -263,9 +272,11 @@ async def _json_args(request: Request, limit: int) -> dict[str, Any]:
     return args
 
 
-def _add_verb(app: FastAPI, memory: Memory, verb: str, limit: int, security: list[Any]) -> None:
+def _add_verb(
+    app: FastAPI, memory: Memory, gate: Gate, verb: str, limit: int, security: list[Any]
+) -> None:
     async def endpoint(request: Request) -> Response:
-        return await _answer(memory, verb, lambda: _json_args(request, limit))
+        return await _answer(memory, gate, verb, lambda: _json_args(request, limit))
 
     doc = [
         line

@@ -42,8 +42,6 @@ class DerivedState:
 
         def _reader(self) -> sqlite3.Connection: ...
 
-        def _snapshot(self) -> AbstractContextManager[sqlite3.Connection]: ...
-
         def _next_seq(self, conn: sqlite3.Connection) -> int: ...
 
         def _log(self, *args: Any) -> None: ...
@@ -70,28 +68,28 @@ class DerivedState:
             return {}
         mine, other = ("dst", "src") if reverse else ("src", "dst")
         out: dict[str, list[str]] = {}
-        with self._snapshot() as conn:
-            for start in range(0, len(ids), 500):
-                chunk = list(ids[start : start + 500])
-                rows = conn.execute(
-                    f"SELECT {mine}, {other} FROM links WHERE {mine} IN "
-                    f"({','.join('?' * len(chunk))}) AND type = ? ORDER BY weight DESC",
-                    [*chunk, type],
-                ).fetchall()
-                for key, value in rows:
-                    out.setdefault(key, []).append(value)
+        conn = self._reader()
+        for start in range(0, len(ids), 500):
+            chunk = list(ids[start : start + 500])
+            rows = conn.execute(
+                f"SELECT {mine}, {other} FROM links WHERE {mine} IN "
+                f"({','.join('?' * len(chunk))}) AND type = ? ORDER BY weight DESC",
+                [*chunk, type],
+            ).fetchall()
+            for key, value in rows:
+                out.setdefault(key, []).append(value)
         return out
 
     def link_counts(self, dsts: Sequence[str], type: str) -> dict[str, int]:
         """How many records link to each of `dsts` with `type` (an index count: no
         ids are read, so it stays cheap for an entity with thousands of facts)."""
         out: dict[str, int] = {}
-        with self._snapshot() as conn:
-            for dst in dsts:
-                row = conn.execute(
-                    "SELECT count(*) FROM links WHERE dst = ? AND type = ?", (dst, type)
-                ).fetchone()
-                out[dst] = int(row[0])
+        conn = self._reader()
+        for dst in dsts:
+            row = conn.execute(
+                "SELECT count(*) FROM links WHERE dst = ? AND type = ?", (dst, type)
+            ).fetchone()
+            out[dst] = int(row[0])
         return out
 
     def last_of_session(self, scope: Scope, kind: str) -> Record | None:

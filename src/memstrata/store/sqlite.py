@@ -699,46 +699,46 @@ class SQLiteStore(DerivedState):
         terms = fts.query_terms(query)
         if not terms:
             return []
-        with self._snapshot() as conn:
-            terms = self._rarest(conn, terms, _FTS_TERMS)
-            scope_terms = fts.scope_terms(
-                scope.namespace,
-                user_id=scope.user_id,
-                agent_id=scope.agent_id,
-                session_id=scope.session_id,
-            )
-            where, params = scope_sql(scope, "r", by_id=True)
-            fwhere, fparams = filter_sql(filters, "r")
-            # First pass: rank in the full-text index alone, narrowed by the user, agent
-            # and session terms (the namespace term usually holds most rows, and ANDing
-            # it costs more than it saves), then keep the rows that pass the scope and
-            # filters. Joining every match to its record would cost ~3.5 ms per 1,000
-            # matches. When too few survive a full first page, rank again with every
-            # scope term and the filters inside the query, so that nothing is lost.
-            depth = max(k * _FTS_OVERSAMPLE, _FTS_MIN_DEPTH)
-            ranked = conn.execute(
-                "SELECT rowid, bm25(records_fts, 1.0, 0.3, 0.0) AS s FROM records_fts "
-                "WHERE records_fts MATCH ? ORDER BY s LIMIT ?",
-                [fts.scoped_match(terms, scope_terms[1:]), depth],
+        conn = self._reader()
+        terms = self._rarest(conn, terms, _FTS_TERMS)
+        scope_terms = fts.scope_terms(
+            scope.namespace,
+            user_id=scope.user_id,
+            agent_id=scope.agent_id,
+            session_id=scope.session_id,
+        )
+        where, params = scope_sql(scope, "r", by_id=True)
+        fwhere, fparams = filter_sql(filters, "r")
+        # First pass: rank in the full-text index alone, narrowed by the user, agent
+        # and session terms (the namespace term usually holds most rows, and ANDing
+        # it costs more than it saves), then keep the rows that pass the scope and
+        # filters. Joining every match to its record would cost ~3.5 ms per 1,000
+        # matches. When too few survive a full first page, rank again with every
+        # scope term and the filters inside the query, so that nothing is lost.
+        depth = max(k * _FTS_OVERSAMPLE, _FTS_MIN_DEPTH)
+        ranked = conn.execute(
+            "SELECT rowid, bm25(records_fts, 1.0, 0.3, 0.0) AS s FROM records_fts "
+            "WHERE records_fts MATCH ? ORDER BY s LIMIT ?",
+            [fts.scoped_match(terms, scope_terms[1:]), depth],
+        ).fetchall()
+        if not ranked:
+            return []
+        kept = dict(
+            conn.execute(
+                f"SELECT r.rowid, r.id FROM records r WHERE r.rowid IN "
+                f"({','.join('?' * len(ranked))}) AND {where} AND {fwhere}",
+                [*(row[0] for row in ranked), *params, *fparams],
             ).fetchall()
-            if not ranked:
-                return []
-            kept = dict(
-                conn.execute(
-                    f"SELECT r.rowid, r.id FROM records r WHERE r.rowid IN "
-                    f"({','.join('?' * len(ranked))}) AND {where} AND {fwhere}",
-                    [*(row[0] for row in ranked), *params, *fparams],
-                ).fetchall()
-            )
-            if len(kept) >= k or len(ranked) < depth:
-                hits = [(kept[rowid], -float(s)) for rowid, s in ranked if rowid in kept]
-                return hits[:k]
-            rows = conn.execute(
-                "SELECT r.id, bm25(records_fts, 1.0, 0.3, 0.0) AS s FROM records_fts "
-                "JOIN records r ON r.rowid = records_fts.rowid "
-                f"WHERE records_fts MATCH ? AND {where} AND {fwhere} ORDER BY s LIMIT ?",
-                [fts.scoped_match(terms, scope_terms), *params, *fparams, k],
-            ).fetchall()
+        )
+        if len(kept) >= k or len(ranked) < depth:
+            hits = [(kept[rowid], -float(s)) for rowid, s in ranked if rowid in kept]
+            return hits[:k]
+        rows = conn.execute(
+            "SELECT r.id, bm25(records_fts, 1.0, 0.3, 0.0) AS s FROM records_fts "
+            "JOIN records r ON r.rowid = records_fts.rowid "
+            f"WHERE records_fts MATCH ? AND {where} AND {fwhere} ORDER BY s LIMIT ?",
+            [fts.scoped_match(terms, scope_terms), *params, *fparams, k],
+        ).fetchall()
         return [(r[0], -float(r[1])) for r in rows]
 
     def _rarest(self, conn: sqlite3.Connection, terms: list[str], keep: int) -> list[str]:
@@ -758,45 +758,45 @@ class SQLiteStore(DerivedState):
     def vector_search(
         self, vector: np.ndarray, scope: Scope, filters: Filters, k: int
     ) -> list[tuple[str, float]]:
-        with self._snapshot() as conn:
-            index = self._current_index(conn)
-            if index is None:
-                return []
-            allowed = None
-            if filters.metadata:
-                where, params = scope_sql(scope)
-                fwhere, fparams = filter_sql(filters)
-                allowed = [
-                    r[0]
-                    for r in conn.execute(
-                        f"SELECT rowid FROM records WHERE {where} AND {fwhere}",
-                        [*params, *fparams],
-                    )
-                ]
-            with self._index_lock.gen_rlock():
-                hits = index.search(
-                    np.asarray(vector, dtype=np.float32),
-                    k,
-                    namespace=scope.namespace,
-                    user_id=scope.user_id,
-                    agent_id=scope.agent_id,
-                    session_id=scope.session_id,
-                    kinds=filters.kinds,
-                    statuses=filters.statuses,
-                    since=epoch(filters.since),
-                    until=epoch(filters.until),
-                    allowed_rowids=allowed,
-                    derived=filters.derived,
+        conn = self._reader()
+        index = self._current_index(conn)
+        if index is None:
+            return []
+        allowed = None
+        if filters.metadata:
+            where, params = scope_sql(scope)
+            fwhere, fparams = filter_sql(filters)
+            allowed = [
+                r[0]
+                for r in conn.execute(
+                    f"SELECT rowid FROM records WHERE {where} AND {fwhere}",
+                    [*params, *fparams],
                 )
-            if not hits:
-                return []
-            rowids = [h[0] for h in hits]
-            ids = dict(
-                conn.execute(
-                    f"SELECT rowid, id FROM records WHERE rowid IN ({','.join('?' * len(rowids))})",
-                    rowids,
-                ).fetchall()
+            ]
+        with self._index_lock.gen_rlock():
+            hits = index.search(
+                np.asarray(vector, dtype=np.float32),
+                k,
+                namespace=scope.namespace,
+                user_id=scope.user_id,
+                agent_id=scope.agent_id,
+                session_id=scope.session_id,
+                kinds=filters.kinds,
+                statuses=filters.statuses,
+                since=epoch(filters.since),
+                until=epoch(filters.until),
+                allowed_rowids=allowed,
+                derived=filters.derived,
             )
+        if not hits:
+            return []
+        rowids = [h[0] for h in hits]
+        ids = dict(
+            conn.execute(
+                f"SELECT rowid, id FROM records WHERE rowid IN ({','.join('?' * len(rowids))})",
+                rowids,
+            ).fetchall()
+        )
         return [(ids[r], s) for r, s in hits if r in ids]
 
     def vector_scores(self, vector: np.ndarray, ids: Sequence[str]) -> dict[str, float]:
@@ -804,16 +804,16 @@ class SQLiteStore(DerivedState):
         already checked the ids' scope)."""
         if not ids:
             return {}
-        with self._snapshot() as conn:
-            index = self._current_index(conn)
-            if index is None:
-                return {}
-            rows = conn.execute(
-                f"SELECT rowid, id FROM records WHERE id IN ({','.join('?' * len(ids))})",
-                list(ids),
-            ).fetchall()
-            with self._index_lock.gen_rlock():
-                found = index.scores(np.asarray(vector, dtype=np.float32), [r[0] for r in rows])
+        conn = self._reader()
+        index = self._current_index(conn)
+        if index is None:
+            return {}
+        rows = conn.execute(
+            f"SELECT rowid, id FROM records WHERE id IN ({','.join('?' * len(ids))})",
+            list(ids),
+        ).fetchall()
+        with self._index_lock.gen_rlock():
+            found = index.scores(np.asarray(vector, dtype=np.float32), [r[0] for r in rows])
         names = dict(rows)
         return {names[r]: s for r, s in found.items()}
 
