@@ -246,3 +246,13 @@ def test_segment_and_summarize_a_real_conversation() -> None:
     picked = summarize(CONVERSATION[start:end], vectors[start:end])
     assert 1 <= len(picked) <= 3
     assert not any(CONVERSATION[start + i].endswith("?") for i in picked)
+
+
+def test_max_len_cuts_long_segments_into_runs() -> None:
+    one_topic = np.repeat(np.eye(2, dtype=np.float32)[:1], 10, axis=0)
+    assert segment(one_topic) == [(0, 10)]
+    assert segment(one_topic, max_len=4) == [(0, 4), (4, 8), (8, 10)]
+    two = np.repeat(np.eye(2, dtype=np.float32), 6, axis=0)
+    assert segment(two, max_len=4) == [(0, 4), (4, 6), (6, 10), (10, 12)]
+    with pytest.raises(ValueError, match="max_len"):
+        segment(one_topic, max_len=0)

@@ -335,3 +335,16 @@ def test_concurrent_adds_commit_together_and_a_failing_one_fails_alone(
     while path[-1] in chain:
         path.append(chain[path[-1]][0])
     assert len(heads) == 1 and sorted(path) == sorted(r.id for r in stored)  # one chain
+
+
+def test_a_long_session_is_cut_into_bounded_episodes(
+    memory: Memory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(formation, "EPISODE_MAX_TURNS", 4)
+    for n in range(10):  # one topic throughout: only the bound cuts it
+        memory.add(f"We talked about the lake again, part {n}.", user_id="u", session_id="s1")
+    episodes = memory.list(user_id="u", kinds=["episode"], limit=10).records
+    assert sorted(e.metadata["events"] for e in episodes) == [2, 4, 4]
+    turns = memory.list(user_id="u", kinds=["event"], limit=20).records
+    parts = memory.store.linked([t.id for t in turns], "part_of")
+    assert all(len([p for p in parts[t.id] if not p.startswith("topic:")]) == 1 for t in turns)

@@ -46,13 +46,16 @@ def segment(
     threshold: float = SEGMENT_THRESHOLD,
     min_len: int = 4,
     window: int = 3,
+    max_len: int | None = None,
 ) -> list[tuple[int, int]]:
     """Split a session's turns (rows of unit vectors, in order) into topic segments.
 
     Returns half-open ranges [start, end) that cover every row in order. No segment
     is shorter than `min_len`, so a session of fewer than 2 * min_len turns is one
-    segment. Zero rows (empty texts) are ignored when averaging a window. Ties go to
-    the earliest gap, so the result is deterministic.
+    segment, unless a segment would be longer than `max_len`: it is then cut into
+    runs of `max_len` turns (the last one shorter). Zero rows (empty texts) are
+    ignored when averaging a window. Ties go to the earliest gap, so the result is
+    deterministic.
 
     >>> v = np.repeat(np.eye(3, dtype=np.float32), 8, axis=0)
     >>> segment(v)
@@ -75,6 +78,11 @@ def segment(
             done.append((start, end))
         else:
             todo += [(start, cut), (cut, end)]
+    if max_len is not None:
+        if max_len < 1:
+            raise ValueError(f"max_len must be at least 1, got {max_len}")
+        done = [(lo, min(lo + max_len, end)) for start, end in done
+                for lo in range(start, end, max_len)]  # fmt: skip
     return sorted(done)
 
 

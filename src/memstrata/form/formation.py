@@ -44,6 +44,7 @@ Embed = Callable[[Sequence[str]], np.ndarray]
 MAX_FACTS_PER_EVENT = 64
 PROFILE_FACTS = 6  # facts a profile holds
 PROFILE_MIN_FACTS = 3  # facts about an entity before it gets a profile
+EPISODE_MAX_TURNS = 48  # an episode never grows past this: re-forming the open one stays cheap
 _SUMMARY_SENTENCES = 3
 _TOPICS_MAX = 64
 _MODELS_KEPT = 256  # topic models kept in memory (one per user scope, ~100 KB each)
@@ -403,7 +404,7 @@ class Former:
         if not rows:
             return
         matrix = np.stack([v for _, v in rows]).astype(np.float32)
-        spans = episode_policy.segment(matrix)
+        spans = episode_policy.segment(matrix, max_len=EPISODE_MAX_TURNS)
         for n, (lo, hi) in enumerate(spans):
             members = rows[lo:hi]
             record, vector = self._episode(members, matrix[lo:hi])

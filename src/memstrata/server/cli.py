@@ -60,6 +60,14 @@ def serve_command(
             help="No API keys: everything in namespace 'default'. Only on a loopback host.",
         ),
     ] = False,
+    slots: Annotated[
+        int | None,
+        typer.Option(
+            min=1,
+            help="Verb calls run at once (more wait, reads first); default: CPUs - 1, "
+            "at least 1.",
+        ),
+    ] = None,
     settings: SetOpt = None,
 ) -> None:
     """Serve the HTTP API, with MCP at /mcp, on one store.
@@ -80,7 +88,7 @@ def serve_command(
     path = _db_path(db)
     memory = _open_memory(path, embedder, settings)
     try:
-        app = http.create_app(memory, auth=not no_auth)
+        app = http.create_app(memory, auth=not no_auth, slots=slots)
         if no_auth:
             _err.print(
                 "[bold red]WARNING: --no-auth: no API keys. Anything on this machine that "

@@ -23,6 +23,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 
+MAX_WAIT_S = 5.0  # a write waits no longer than this behind reads
 READS = frozenset({"search", "context", "get", "list", "history", "stats", "export"})
 
 
@@ -38,7 +39,7 @@ class Gate:
     """At most `slots` calls inside at once; waiting reads first, then writes, and
     anything that waited `max_wait` seconds before both. One event loop only."""
 
-    def __init__(self, slots: int, *, max_wait: float = 1.0) -> None:
+    def __init__(self, slots: int, *, max_wait: float = MAX_WAIT_S) -> None:
         if slots < 1:
             raise ValueError("slots must be >= 1")
         self.slots = slots

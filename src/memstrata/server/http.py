@@ -138,6 +138,14 @@ def is_loopback(host: str) -> bool:
         return False
 
 
+def default_slots() -> int:
+    """Verb calls the server runs at once: one fewer than the CPUs it may use (at
+    least one). The engine's work is mostly Python, so one call at a time uses the
+    interpreter fully; the other CPUs embed, parse HTTP and form memories."""
+    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    return max(1, (cpus or 1) - 1)
+
+
 def create_app(
     memory: Memory,
     *,
@@ -147,10 +155,11 @@ def create_app(
 ) -> FastAPI:
     """The HTTP API (and MCP at `/mcp`) over an open `memory`, which the caller
     closes. With `auth`, every request to /v1 and /mcp needs a key of the store's
-    (`memstrata keys create`); without it, everything is in namespace "default"."""
+    (`memstrata keys create`); without it, everything is in namespace "default".
+    `slots` verb calls run at once (default: `default_slots()`); the others wait in
+    `Gate`'s order, reads first."""
     keys = KeyRing(memory.store) if auth else None
-    gate = Gate(slots or int(os.environ.get("MEMSTRATA_SLOTS", "3")),
-                max_wait=float(os.environ.get("MEMSTRATA_WAIT", "1")))
+    gate = Gate(slots or default_slots())
     mcp = create_mcp(memory, TENANT.get)
     # Stateless: each MCP request runs in its own task, so the tenant set for this
     # request is the one its tools see. Host checks are ours (see `_Gate`).
