@@ -28,7 +28,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 _STOP = object()
-BATCH = 64
+BATCH = 16
 
 
 class FormationWorker:
