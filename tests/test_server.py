@@ -312,3 +312,16 @@ def test_readiness_fails_when_the_store_is_gone(tmp_path: Path) -> None:
         response = httpx.get(f"{url}/readyz")
         assert httpx.get(f"{url}/healthz").status_code == 200
     assert response.status_code == 503 and response.json()["status"] == "unavailable"
+
+
+def test_the_server_loads_model_and_index_before_its_first_request(tmp_path: Path) -> None:
+    memory = Memory(tmp_path / "warm.db", embedder="hash")
+    memory.add("I moved to Lisbon", user_id="alice")
+    memory.close()
+    memory = Memory(tmp_path / "warm.db", embedder="hash")
+    assert memory.store._index is None  # nothing searched yet
+    try:
+        with running(create_app(memory, auth=False)):
+            assert memory.store._index is not None and len(memory.store._index) == 1
+    finally:
+        memory.close()

@@ -707,6 +707,13 @@ class Memory:
 
     # ------------------------------------------------------------ maintenance
 
+    def warm_up(self) -> None:
+        """Load what the first search would otherwise load: the embedding model and
+        the vector index (a server calls this before it takes requests)."""
+        self._embed_one("warm up", for_query=False)
+        if isinstance(self.store, SQLiteStore):
+            self.store.load_index()
+
     def stats(
         self,
         *,

@@ -173,6 +173,9 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        # Before the first request: the model and the index load here, not while
+        # the first clients wait.
+        await run_in_threadpool(memory.warm_up)
         async with mcp.session_manager.run():
             yield
 

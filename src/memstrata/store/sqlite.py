@@ -918,6 +918,10 @@ class SQLiteStore(DerivedState):
         self._graph_thread = threading.Thread(target=build, name="memstrata-graph", daemon=False)
         self._graph_thread.start()
 
+    def load_index(self) -> None:
+        """Load the vector index now rather than on the first search."""
+        self._sync_index()
+
     def wait_for_graph(self, timeout: float | None = None) -> None:
         """Block until a graph build under way (if any) has finished."""
         thread = self._graph_thread
