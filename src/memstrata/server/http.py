@@ -160,7 +160,7 @@ def create_app(
     `Gate`'s order, reads first."""
     keys = KeyRing(memory.store) if auth else None
     gate = Gate(slots or default_slots())
-    mcp = create_mcp(memory, TENANT.get)
+    mcp = create_mcp(memory, TENANT.get, gate)
     # Stateless: each MCP request runs in its own task, so the tenant set for this
     # request is the one its tools see. Host checks are ours (see `_Gate`).
     mcp_routes = mcp.streamable_http_app(
