@@ -457,6 +457,22 @@ def test_threads_sharing_one_memory(tmp_path: Path) -> None:
     check_store(path, expected, gone)
 
 
+def test_reads_on_many_short_lived_threads_keep_few_connections(tmp_path: Path) -> None:
+    """Each thread reads on its own connection; those of threads that ended are
+    closed, so a server whose pool retires threads does not pile them up."""
+    m = Memory(tmp_path / "readers.db", embedder="hash")
+    [stored] = m.add(f"{hp.COMMON} a turn to read")
+    seen: list[str] = []
+    for _ in range(20):  # one thread after another, each reading once
+        thread = threading.Thread(target=lambda: seen.append(m.list().records[0].text))
+        thread.start()
+        thread.join(TIMEOUT)
+    assert seen == [stored.text] * 20
+    assert 1 <= len(m.store._readers) <= 2  # the last thread's, and perhaps this one's
+    m.close()
+    assert m.store._readers == {}
+
+
 # -------------------------------------------------------------- 4. atomicity
 
 

@@ -79,7 +79,7 @@ class SQLiteStore(DerivedState):
         # Reads run on a connection of their own thread's (WAL lets readers run beside
         # the writer and each other), so a search never queues behind a write.
         self._local = threading.local()
-        self._readers: list[sqlite3.Connection] = []
+        self._readers: dict[threading.Thread, sqlite3.Connection] = {}
         # The in-process vector index: searches share it, syncs change it (after _lock).
         self._index_lock = rwlock.RWLockWriteD()
         self._cache_lock = threading.Lock()  # the decoded-record cache
@@ -180,7 +180,9 @@ class SQLiteStore(DerivedState):
     def _reader(self) -> sqlite3.Connection:
         """The connection for a read on this thread: the writer's inside this thread's
         write transaction (to see what it wrote so far), else the thread's own
-        read-only connection, opened on first use."""
+        read-only connection, opened on first use. Threads come and go (a server's
+        pool retires idle ones): the connections of threads that ended are closed
+        when a new one opens."""
         if getattr(self._local, "writing", False):
             return self._conn
         conn: sqlite3.Connection | None = getattr(self._local, "reader", None)
@@ -195,7 +197,9 @@ class SQLiteStore(DerivedState):
                 if self._closed:
                     conn.close()
                     raise BackendError(f"{self.path} is closed")
-                self._readers.append(conn)
+                for thread in [t for t in self._readers if not t.is_alive()]:
+                    self._readers.pop(thread).close()
+                self._readers[threading.current_thread()] = conn
             self._local.reader = conn
         return conn
 
@@ -963,7 +967,7 @@ class SQLiteStore(DerivedState):
                 self._checkpoint()
             with contextlib.suppress(sqlite3.Error):
                 self._conn.execute("PRAGMA optimize")  # refreshes planner statistics cheaply
-            for reader in self._readers:
+            for reader in self._readers.values():
                 reader.close()
             self._readers.clear()
             self._conn.close()
