@@ -89,3 +89,30 @@ def test_a_cancelled_waiter_gives_up_its_place_and_slots_are_not_lost() -> None:
 def test_slots_must_be_positive() -> None:
     with pytest.raises(ValueError, match="slots"):
         Gate(0)
+
+
+def test_a_slow_call_stops_holding_its_slot_up_to_most() -> None:
+    gate = Gate(1, slow_after=0.05, most=2)
+
+    async def main() -> dict[str, float]:
+        began: dict[str, float] = {}
+        loop = asyncio.get_running_loop()
+        start = loop.time()
+
+        async def call(name: str, seconds: float) -> None:
+            async with gate.slot("export" if name == "slow" else "search"):
+                began[name] = loop.time() - start
+                await asyncio.sleep(seconds)
+
+        slow = asyncio.create_task(call("slow", 0.5))
+        await asyncio.sleep(0.001)
+        quick = [asyncio.create_task(call(f"quick{n}", 0.2)) for n in range(2)]
+        await asyncio.gather(slow, *quick)
+        return began
+
+    began = asyncio.run(main())
+    # quick0 goes in once the export has run 0.05 s, not after its 0.5 s; quick1 has to
+    # wait for a call to leave, since `most` is 2 and quick0 is not slow yet.
+    assert 0.04 <= began["quick0"] < 0.2
+    assert began["quick1"] >= began["quick0"] + 0.19  # after quick0 left
+    assert gate.inside == 0 and gate.waiting == 0
