@@ -60,6 +60,8 @@ def test_a_tiny_run_writes_consistent_outputs(tmp_path: Path) -> None:
         assert 0 < lat[verb]["p50_ms"] <= lat[verb]["p95_ms"] <= lat[verb]["p99_ms"]
         assert lat[verb]["p99_ms"] <= lat[verb]["max_ms"]
     assert lat["all"]["n"] == load["done"]
+    after = results["latency_after_start_ms"]  # the requests sent after the first second
+    assert all(0 < after[verb]["n"] <= lat[verb]["n"] for verb in after)  # verbs with any
 
     # Every acknowledged add was read back from the file, and nothing else was stored.
     assert writes["acked_records"] == load["by_verb"]["add"] == load["acked_adds"]

@@ -59,6 +59,7 @@ PACKAGES = (*report.DEFAULT_PACKAGES, "httpx", "fastapi", "starlette", "uvicorn"
 _READY_TIMEOUT_S = 180.0  # a child process imports the stack and loads the model
 _STOP_TIMEOUT_S = 30.0
 _EXAMPLES = 5  # error messages kept in the results
+WARM_UP_S = 1.0  # also reported: latency of the requests sent after this much of the run
 
 Log = Callable[[str], None]
 
@@ -534,6 +535,12 @@ def run_serve(config: ServeConfig, log: Log | None = None) -> dict[str, Any]:
         },
         load=_load_figures(load, len(plan)),
         latency_ms=_latency(load.samples),
+        # All clients start at once: the first requests queue behind each other.
+        latency_after_start_ms={
+            verb: figures
+            for verb, figures in _latency([s for s in load.samples if s.start >= WARM_UP_S]).items()
+            if figures["n"]
+        },
         errors=_error_figures(load),
         writes=writes,
         load_average_after=report.load_average(),
@@ -589,6 +596,22 @@ def _latency(samples: Sequence[Sample]) -> dict[str, Any]:
     out = {v: report.latency_summary([s.seconds for s in ok if s.verb == v]) for v in VERBS}
     out["all"] = report.latency_summary([s.seconds for s in ok])
     return out
+
+
+def _after_start_line(results: dict[str, Any]) -> str:
+    after = results.get("latency_after_start_ms") or {}
+    parts = [
+        f"{verb} p50/p95/p99 {after[verb]['p50_ms']:.1f}/{after[verb]['p95_ms']:.1f}/"
+        f"{after[verb]['p99_ms']:.1f} ms"
+        for verb in VERBS
+        if after.get(verb, {}).get("n")
+    ]
+    if not parts:
+        return ""
+    return (
+        f"Requests sent after the first {WARM_UP_S:g} s (when every client has sent its "
+        f"first, which all send at once): {'; '.join(parts)}.\n"
+    )
 
 
 def _error_figures(load: LoadResult) -> dict[str, Any]:
@@ -672,6 +695,7 @@ def results_markdown(results: dict[str, Any]) -> str:
         table,
         f"{load['done']:,} of {load['planned']:,} requests in {load['wall_s']:.2f} s "
         f"(stopped by {load['stopped_by']}): {f(load['req_per_s'], 1)} req/s.\n",
+        _after_start_line(results),
         "## Errors\n",
         f"{errors['count']} errors" + (
             ": " + ", ".join(f"{k} {v}" for k, v in errors["by_type"].items())
@@ -740,6 +764,8 @@ def serve_bench_command(
         _err.print(f"error: {exc}", markup=False)
         raise typer.Exit(2) from None
     _out.print(summary_table(results))
+    if line := _after_start_line(results):
+        _out.print(line.strip(), markup=False)
     _out.print(f"results: {out / 'results.json'}, {out / 'results.md'}", markup=False)
     if results["errors"]["count"] or results["writes"]["lost"] or results["writes"]["mismatched"]:
         raise typer.Exit(1)
