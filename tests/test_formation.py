@@ -15,6 +15,7 @@ import numpy as np
 import pytest
 
 from memstrata import ConfigError, Memory, Record
+from memstrata.errors import BackendError
 from memstrata.form import formation
 
 DAY = "2023-05-08T13:56:00Z"  # a Monday
@@ -348,3 +349,45 @@ def test_a_long_session_is_cut_into_bounded_episodes(
     turns = memory.list(user_id="u", kinds=["event"], limit=20).records
     parts = memory.store.linked([t.id for t in turns], "part_of")
     assert all(len([p for p in parts[t.id] if not p.startswith("topic:")]) == 1 for t in turns)
+
+
+def test_a_formation_error_reaches_only_its_own_add(
+    memory: Memory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Inline formation of a group-committed batch: one add's failing formation is
+    raised to that add's caller only; every add's turn is stored exactly once."""
+    insert_many, form, held = memory.store.insert_many, memory._form, threading.Event()
+
+    def insert(batches: Any) -> None:
+        if not held.is_set():  # hold the first commit until the others queue
+            held.set()
+            time.sleep(0.3)
+        insert_many(batches)
+
+    def failing_form(job: Any) -> None:
+        if job.records[0].text == "bad formation":
+            raise BackendError("the disk is full")
+        form(job)
+
+    monkeypatch.setattr(memory.store, "insert_many", insert)
+    monkeypatch.setattr(memory, "_form", failing_form)
+    texts = ["first turn", "bad formation", *(f"turn {n} about trains" for n in range(5))]
+    errors: dict[str, BaseException] = {}
+
+    def add(text: str) -> None:
+        try:
+            memory.add(text, user_id="u", session_id="s1")
+        except Exception as exc:
+            errors[text] = exc
+
+    first = threading.Thread(target=add, args=(texts[0],))
+    first.start()
+    assert held.wait(10)
+    others = [threading.Thread(target=add, args=(t,)) for t in texts[1:]]
+    for thread in others:
+        thread.start()
+    for thread in [first, *others]:
+        thread.join(30)
+    assert list(errors) == ["bad formation"] and isinstance(errors["bad formation"], BackendError)
+    stored = memory.list(user_id="u", kinds=["event"], limit=100).records
+    assert sorted(r.text for r in stored) == sorted(texts)  # each once, the bad one too

@@ -59,7 +59,7 @@ _FORMATION_DEFER_S = 1.0  # how long background formation waits for searches to 
 F = TypeVar("F", bound=Callable[..., Any])
 
 
-def _searching(method: F) -> F:
+def _tracked_search(method: F) -> F:
     """Counts the calls under way, so that background formation can wait for them."""
 
     @functools.wraps(method)
@@ -224,12 +224,17 @@ class Memory:
             for add in batch:  # one by one, each with what the others stored
                 self._store_adds([add])
             return
+        for add in batch:
+            add.done = True  # stored, whatever formation does next
         for add, job in zip(batch, jobs):
-            add.done = True
-            if self._worker is None:
-                self._form(job)
-            else:  # jobs run in the order the adds stored their turns (FIFO, one worker)
+            if self._worker is not None:
+                # Jobs run in the order the adds stored their turns (FIFO, one worker).
                 self._worker.submit(job)
+                continue
+            try:
+                self._form(job)
+            except Exception as exc:  # the add's own caller hears of it, no other
+                add.error = exc
 
     def _insert_adds(self, batch: Sequence[_Add]) -> builtins.list[_Formation]:
         last: dict[Scope, Record] = {}  # each session's newest turn, this batch's included
@@ -532,7 +537,7 @@ class Memory:
         scope = make_scope(namespace, user_id, agent_id, session_id)
         return self.store.history(_check_id(record_id), scope)
 
-    @_searching
+    @_tracked_search
     def search(
         self,
         query: str,
