@@ -581,6 +581,9 @@ class SQLiteStore(DerivedState):
         seq = int(self._meta("seq", conn) or 0)
         with self._cache_lock:
             since = self._cache_seq
+            if seq > since and not self._cache:  # nothing cached that could be stale
+                self._cache_seq = seq
+                return seq
         if seq <= since:
             return seq
         changed = conn.execute("SELECT id FROM records WHERE seq > ?", (since,)).fetchall()
