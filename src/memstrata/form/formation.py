@@ -348,14 +348,14 @@ class Former:
                 metadata={"entity": entity_key(names[link]), "facts": total},
                 source_ids=[f.id for f in top],
             )
+            if profile is not None and record.source_ids == profile.source_ids:
+                continue  # the same facts: the profile stands
             vector = self._centroid(top, out)
             if profile is None:
                 out.add(record, vector)
                 out.links.append((record.id, link, "profile", 1.0))
-            elif record.source_ids != profile.source_ids:
-                out.revised.append((record, vector))
             else:
-                continue
+                out.revised.append((record, vector))
             out.links.extend((record.id, f, "evidence", 1.0) for f in record.source_ids)
 
     def _centroid(self, facts: Sequence[Record], out: Derived) -> np.ndarray | None:
