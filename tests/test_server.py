@@ -325,3 +325,17 @@ def test_the_server_loads_model_and_index_before_its_first_request(tmp_path: Pat
             assert memory.store._index is not None and len(memory.store._index) == 1
     finally:
         memory.close()
+
+
+def test_integers_beyond_64_bits_come_back_exactly(live: Live) -> None:
+    """Metadata may hold any JSON integer: stored and answered exactly, through the
+    HTTP API and from the library alike."""
+    huge = 2**70 + 1
+    with live.client() as client:
+        [record] = call(client, "add", messages="a note with a huge counter",
+                        metadata={"n": huge})["records"]  # fmt: skip
+        assert record["metadata"] == {"n": huge}
+        assert call(client, "get", record_id=record["id"])["metadata"] == {"n": huge}
+    [mine] = live.memory.add("kept by the library", namespace="acme", metadata={"m": -huge})
+    with live.client() as client:
+        assert call(client, "get", record_id=mine.id)["metadata"] == {"m": -huge}
