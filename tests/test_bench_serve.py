@@ -46,6 +46,7 @@ def test_a_tiny_run_writes_consistent_outputs(tmp_path: Path) -> None:
     out = tmp_path / "serve"
     results = run_serve(_tiny(out), log=lambda _: None)
     assert json.loads((out / "results.json").read_text()) == json.loads(json.dumps(results))
+    assert results["server"]["slots"] >= 1  # the server's own default
     assert (out / "latency.png").read_bytes().startswith(PNG_MAGIC)
 
     load, lat, errors, writes = (results[k] for k in ("load", "latency_ms", "errors", "writes"))
@@ -139,10 +140,12 @@ def test_the_command_runs_and_refuses_a_public_host(tmp_path: Path) -> None:
     args = ["serve", "--clients", "2", "--requests", "20", "--preload", "10", "--embedder",
             "hash", "--out", str(tmp_path / "cli"), "--no-progress", "--no-plots",
             "--server", "thread"]  # fmt: skip
-    done = runner.invoke(app, args)
+    done = runner.invoke(app, [*args, "--slots", "3"])
     assert done.exit_code == 0, done.output
     assert "bench serve" in done.output and "lost 0" in done.output
-    assert json.loads((tmp_path / "cli" / "results.json").read_text())["load"]["done"] == 20
+    results = json.loads((tmp_path / "cli" / "results.json").read_text())
+    assert results["load"]["done"] == 20 and results["server"]["slots"] == 3
+    assert "--slots 3" in results["config"]["command"]
     refused = runner.invoke(app, [*args, "--host", "0.0.0.0"])
     assert refused.exit_code == 2
     assert "loopback" in refused.output

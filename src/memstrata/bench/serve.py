@@ -78,6 +78,7 @@ class ServeConfig:
     preload: int = 1000
     host: str = "127.0.0.1"
     server: str = "process"  # "process": a child process; "thread": in this process
+    slots: int | None = None  # the server's --slots (None: its default)
     seed: int = 0
     plots: bool = True
     progress: bool = True
@@ -97,6 +98,8 @@ class ServeConfig:
             raise InvalidInput(f"seconds must be in (0, {MAX_SECONDS:.0f}], got {self.seconds}")
         if self.preload < 0:
             raise InvalidInput(f"preload must be >= 0, got {self.preload}")
+        if self.slots is not None and self.slots < 1:
+            raise InvalidInput(f"slots must be >= 1, got {self.slots}")
         if self.server not in ("process", "thread"):
             raise InvalidInput(f"server must be 'process' or 'thread', got {self.server!r}")
 
@@ -213,22 +216,28 @@ def _uvicorn_server(app: Any) -> Any:
     return uvicorn.Server(config)
 
 
-def _create_app(memory: Memory) -> Any:
+def _create_app(memory: Memory, slots: int | None) -> Any:
     try:
         from memstrata.server.http import create_app
     except ImportError as exc:
         raise ConfigError(
             f"the serving benchmark needs the server: pip install 'memstrata[server]' ({exc})"
         ) from None
-    return create_app(memory, auth=True)
+    return create_app(memory, auth=True, slots=slots)
+
+
+def _default_slots() -> int:
+    from memstrata.server.http import default_slots
+
+    return default_slots()
 
 
 Stop = Callable[[], None]
 Alive = Callable[[], bool]
 
 
-def _in_thread(sock: socket.socket, memory: Memory) -> tuple[Stop, Alive]:
-    server = _uvicorn_server(_create_app(memory))
+def _in_thread(sock: socket.socket, memory: Memory, slots: int | None) -> tuple[Stop, Alive]:
+    server = _uvicorn_server(_create_app(memory, slots))
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]},
                               name="memstrata-bench-server", daemon=True)  # fmt: skip
     thread.start()
@@ -242,13 +251,15 @@ def _in_thread(sock: socket.socket, memory: Memory) -> tuple[Stop, Alive]:
     return stop, thread.is_alive
 
 
-def _in_child(sock: socket.socket, path: Path, embedder: str, log_path: Path) -> tuple[Stop, Alive]:
+def _in_child(
+    sock: socket.socket, path: Path, embedder: str, slots: int | None, log_path: Path
+) -> tuple[Stop, Alive]:
     with open(log_path, "wb") as log:
         child = subprocess.Popen(
             [sys.executable, "-c",
              "import sys; from memstrata.bench.serve import serve_worker; "
              "serve_worker(sys.argv[1:])",
-             str(path), embedder, str(sock.fileno())],
+             str(path), embedder, str(sock.fileno()), str(slots or 0)],
             pass_fds=(sock.fileno(),), stdin=subprocess.DEVNULL, stdout=log,
             stderr=subprocess.STDOUT,
         )  # fmt: skip
@@ -274,20 +285,26 @@ def _in_child(sock: socket.socket, path: Path, embedder: str, log_path: Path) ->
 
 @contextmanager
 def start_server(
-    path: Path, embedder: str, host: str, mode: str, memory: Memory | None = None
+    path: Path,
+    embedder: str,
+    host: str,
+    mode: str,
+    memory: Memory | None = None,
+    slots: int | None = None,
 ) -> Iterator[RunningServer]:
     """Serve the store at `path` on a free port of `host` (loopback only) until the
     block ends. "process" runs uvicorn in a child Python process (its own GIL, as a
-    deployment would); "thread" runs it in this process on the open `memory`."""
+    deployment would); "thread" runs it in this process on the open `memory`.
+    `slots` is the server's `--slots` (None: its default)."""
     check_loopback(host)
     start = time.perf_counter()
     log_path = path.with_name(path.name + ".server.log") if mode == "process" else None
     with _listening_socket(host) as sock:
         url = _url(sock, host)
         if log_path is not None:
-            stop, alive = _in_child(sock, path, embedder, log_path)
+            stop, alive = _in_child(sock, path, embedder, slots, log_path)
         elif memory is not None:
-            stop, alive = _in_thread(sock, memory)
+            stop, alive = _in_thread(sock, memory, slots)
         else:
             raise InvalidInput("a server in a thread needs the open Memory")
         try:
@@ -317,12 +334,13 @@ def _wait_ready(url: str, alive: Callable[[], bool], log_path: Path | None) -> N
 
 def serve_worker(argv: Sequence[str]) -> None:
     """The child process's entry point: serve the store `argv[0]` with the embedder
-    `argv[1]` on the listening socket whose file descriptor is `argv[2]`."""
-    path, embedder, fd = argv
+    `argv[1]` on the listening socket whose file descriptor is `argv[2]`, with
+    `argv[3]` slots (0: the server's default)."""
+    path, embedder, fd, slots = argv
     sock = socket.socket(fileno=int(fd))
     memory = Memory(path, embedder=embedder, background_formation=True)  # as `memstrata serve`
     try:
-        _uvicorn_server(_create_app(memory)).run(sockets=[sock])
+        _uvicorn_server(_create_app(memory, int(slots) or None)).run(sockets=[sock])
     finally:
         memory.close()
 
@@ -514,7 +532,7 @@ def run_serve(config: ServeConfig, log: Log | None = None) -> dict[str, Any]:
                 memory.close()  # the child process opens the file itself
                 opened = None
             with start_server(path, config.embedder, config.host, config.server,
-                              opened) as server:  # fmt: skip
+                              opened, config.slots) as server:  # fmt: skip
                 log(f"server ({server.mode}) ready at {server.url} in {server.startup_s:.1f} s")
                 load = run_load(server.url, secret, plan, config)
             server_log = _keep_log(server.log_path, config.out)
@@ -528,6 +546,7 @@ def run_serve(config: ServeConfig, log: Log | None = None) -> dict[str, Any]:
         finished_at=report.utc_now(),
         server={
             "mode": config.server,
+            "slots": config.slots or _default_slots(),
             "startup_s": server.startup_s,
             "preload_turns": preloaded,
             "preload_s": preload_s,
@@ -632,6 +651,7 @@ def command_line(config: ServeConfig) -> str:
              "--preload", str(config.preload), "--server", config.server,
              "--seed", str(config.seed), "--out", str(config.out)]  # fmt: skip
     words += [] if config.host == "127.0.0.1" else ["--host", config.host]
+    words += [] if config.slots is None else ["--slots", str(config.slots)]
     words += [] if config.plots else ["--no-plots"]
     return shlex.join(words)
 
@@ -678,7 +698,8 @@ def results_markdown(results: dict[str, Any]) -> str:
     return "\n".join([
         "# memstrata serving benchmark\n",
         f"{cfg['clients']} client threads (one `memstrata.Client` each) against the HTTP server "
-        f"({server['mode']}, uvicorn on {cfg['host']}), {load['planned']:,} planned requests "
+        f"({server['mode']}, uvicorn on {cfg['host']}, {server.get('slots')} slots), "
+        f"{load['planned']:,} planned requests "
         f"({cfg['add_share']:.0%} adds of one turn, the rest layered searches with k={cfg['k']} "
         f"in one user's memories), capped at {cfg['seconds']:g} s; embedder "
         f"`{cfg.get('embedder_name', cfg['embedder'])}`; store preloaded with "
@@ -746,6 +767,10 @@ def serve_bench_command(
     server: Annotated[
         str, typer.Option(help="process (a child process, as deployed) or thread (this one).")
     ] = "process",
+    slots: Annotated[
+        int | None,
+        typer.Option(min=1, help="The server's --slots [default: its own, CPUs - 1]."),
+    ] = None,
     seed: Annotated[int, typer.Option(help="Seed of the plan and the generated data.")] = 0,
     plots: Annotated[bool, typer.Option("--plots/--no-plots", help="Draw latency.png.")] = True,
     progress: Annotated[bool, typer.Option("--progress/--no-progress")] = True,
@@ -755,8 +780,8 @@ def serve_bench_command(
     verb, errors and whether every acknowledged add was stored."""
     config = ServeConfig(
         clients=clients, requests=requests, add_share=add_share, seconds=seconds,
-        embedder=embedder, out=out, preload=preload, host=host, server=server, seed=seed,
-        plots=plots, progress=progress,
+        embedder=embedder, out=out, preload=preload, host=host, server=server, slots=slots,
+        seed=seed, plots=plots, progress=progress,
     )  # fmt: skip
     try:
         results = run_serve(config, log=lambda m: _err.print(m, markup=False))
