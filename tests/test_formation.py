@@ -288,6 +288,31 @@ def test_close_finishes_background_formation(db_path: Path) -> None:
         assert again.list(user_id="u", kinds=["fact"]).records
 
 
+def _add_behind_the_first(
+    memory: Memory, texts: list[str], committing: threading.Event
+) -> dict[str, BaseException]:
+    """Add each text from a thread of its own: the first, then the rest once the
+    first add's commit has begun (`committing`), so that they queue behind it.
+    Returns the errors the adds raised, by text."""
+    errors: dict[str, BaseException] = {}
+
+    def add(text: str) -> None:
+        try:
+            memory.add(text, user_id="u", session_id="s1")
+        except Exception as exc:
+            errors[text] = exc
+
+    first = threading.Thread(target=add, args=(texts[0],))
+    first.start()
+    assert committing.wait(10)
+    others = [threading.Thread(target=add, args=(t,)) for t in texts[1:]]
+    for thread in others:
+        thread.start()
+    for thread in [first, *others]:
+        thread.join(30)
+    return errors
+
+
 def test_concurrent_adds_commit_together_and_a_failing_one_fails_alone(
     memory: Memory, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -308,23 +333,7 @@ def test_concurrent_adds_commit_together_and_a_failing_one_fails_alone(
 
     monkeypatch.setattr(memory.store, "insert_many", insert)
     texts = [f"turn {n} about the lake" for n in range(8)] + ["poison"]
-    errors: dict[str, BaseException] = {}
-
-    def add(text: str) -> None:
-        try:
-            memory.add(text, user_id="u", session_id="s1")
-        except Exception as exc:
-            errors[text] = exc
-
-    first = threading.Thread(target=add, args=(texts[0],))
-    first.start()
-    assert inside.wait(10)
-    others = [threading.Thread(target=add, args=(t,)) for t in texts[1:]]
-    for thread in others:
-        thread.start()
-    time.sleep(0.1)  # all queued behind the first commit
-    for thread in [first, *others]:
-        thread.join(30)
+    errors = _add_behind_the_first(memory, texts, inside)
     assert list(errors) == ["poison"]
     assert sizes[:2] == [1, len(texts) - 1]  # the queued adds went in together, failed
     stored = memory.list(user_id="u", kinds=["event"], limit=100).records
@@ -372,22 +381,7 @@ def test_a_formation_error_reaches_only_its_own_add(
     monkeypatch.setattr(memory.store, "insert_many", insert)
     monkeypatch.setattr(memory, "_form", failing_form)
     texts = ["first turn", "bad formation", *(f"turn {n} about trains" for n in range(5))]
-    errors: dict[str, BaseException] = {}
-
-    def add(text: str) -> None:
-        try:
-            memory.add(text, user_id="u", session_id="s1")
-        except Exception as exc:
-            errors[text] = exc
-
-    first = threading.Thread(target=add, args=(texts[0],))
-    first.start()
-    assert held.wait(10)
-    others = [threading.Thread(target=add, args=(t,)) for t in texts[1:]]
-    for thread in others:
-        thread.start()
-    for thread in [first, *others]:
-        thread.join(30)
+    errors = _add_behind_the_first(memory, texts, held)
     assert list(errors) == ["bad formation"] and isinstance(errors["bad formation"], BackendError)
     stored = memory.list(user_id="u", kinds=["event"], limit=100).records
     assert sorted(r.text for r in stored) == sorted(texts)  # each once, the bad one too
