@@ -9,9 +9,7 @@ import functools
 import os
 import threading
 import warnings
-from collections import OrderedDict
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import IO, Any, TypeVar
 
@@ -20,6 +18,7 @@ import numpy as np
 from memstrata import transfer
 from memstrata.config import Settings, default_db_path
 from memstrata.embed import Embedder, load_embedder
+from memstrata.embed.queries import QueryVectors
 from memstrata.errors import EmbeddingError, InvalidInput, NotFound
 from memstrata.form.formation import Former, links_for, next_links
 from memstrata.form.worker import FormationWorker
@@ -136,9 +135,7 @@ class Memory:
             else SQLiteStore(Path(path) if path is not None else default_db_path(), migrate=migrate)
         )
         self.store.bind_embedder(_info(self.embedder))
-        self._query_cache: OrderedDict[str, np.ndarray] = OrderedDict()
-        self._cache_lock = threading.Lock()
-        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="memstrata-embed")
+        self._queries = QueryVectors(self.embedder.embed, cache=_QUERY_CACHE)
         self._former = Former(self.store, self.embedder.embed, self.settings)
         self._write_lock = threading.Lock()  # one add at a time forms a session's episodes
         self._pending_lock = threading.Lock()
@@ -583,7 +580,7 @@ class Memory:
         dense_job = None
         if strategy != "bm25":
             # The query's embedding runs beside the full-text query (both release the GIL).
-            dense_job = self._pool.submit(self._embed_one, query, for_query=True)
+            dense_job = self._queries.submit(query)
         if strategy == "layered":
             info = analyse(query)
             found = layered.search(
@@ -695,27 +692,22 @@ class Memory:
         ]
         return self.embedder.embed(texts)
 
-    def _embed_one(self, text: str, *, for_query: bool) -> np.ndarray:
-        if for_query:
-            with self._cache_lock:
-                cached = self._query_cache.get(text)
-                if cached is not None:
-                    self._query_cache.move_to_end(text)
-                    return cached
-        vector = self.embedder.embed([text])[0]
-        if for_query:
-            with self._cache_lock:
-                self._query_cache[text] = vector
-                while len(self._query_cache) > _QUERY_CACHE:
-                    self._query_cache.popitem(last=False)
-        return vector
+    def prefetch(self, query: Any) -> None:
+        """Start embedding `query` now, so that a search (or context) for it soon
+        after finds its vector ready: a server calls this while the search waits for
+        its turn. A query the search would refuse is left for it to refuse."""
+        try:
+            query = check_text(query, field="query", max_bytes=self.max_text_bytes)
+        except InvalidInput:
+            return
+        self._queries.submit(query)
 
     # ------------------------------------------------------------ maintenance
 
     def warm_up(self) -> None:
         """Load what the first search would otherwise load: the embedding model and
         the vector index (a server calls this before it takes requests)."""
-        self._embed_one("warm up", for_query=False)
+        self.embedder.embed(["warm up"])
         if isinstance(self.store, SQLiteStore):
             self.store.load_index()
 
@@ -808,7 +800,7 @@ class Memory:
         """Finish background formation, then close the store."""
         if self._worker is not None:
             self._worker.close()
-        self._pool.shutdown(wait=True)
+        self._queries.close()
         self.store.close()
 
     def __enter__(self) -> Memory:

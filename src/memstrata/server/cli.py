@@ -64,8 +64,7 @@ def serve_command(
         int | None,
         typer.Option(
             min=1,
-            help="Verb calls run at once (more wait, reads first); default: CPUs - 1, "
-            "at least 1.",
+            help="Verb calls run at once (more wait, reads first); default: CPUs - 1, at least 1.",
         ),
     ] = None,
     settings: SetOpt = None,

@@ -235,6 +235,7 @@ async def _answer(
 ) -> Response:
     try:
         args = await read()
+        service.prepare(memory, verb, args)
         async with gate.slot(verb):
             body = await run_in_threadpool(_call, memory, TENANT.get(), verb, args)
     except Exception as exc:

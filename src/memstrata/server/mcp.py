@@ -65,6 +65,7 @@ def create_mcp(
         given = {name: value for name, value in args.items() if value is not None}
         namespace = namespace_of()
         try:
+            service.prepare(memory, verb, given)
             async with gate.slot(verb) if gate else contextlib.nullcontext():
                 return await anyio.to_thread.run_sync(service.call, memory, namespace, verb, given)
         except MemstrataError as exc:

@@ -76,6 +76,13 @@ def call(memory: Memory, namespace: str, verb: str, args: Mapping[str, Any]) -> 
     return _HANDLERS.get(verb, _plain)(memory, namespace, verb, dict(args))
 
 
+def prepare(memory: Memory, verb: str, args: Mapping[str, Any]) -> None:
+    """What can start before the call gets its turn: the query's vector, for a
+    search or context that will use one."""
+    if verb in ("search", "context") and args.get("strategy") != "bm25":
+        memory.prefetch(args.get("query"))
+
+
 # Verbs that return a list answer with an object holding it under this key.
 _LIST_KEYS = {"add": "records", "search": "hits", "history": "history"}
 
