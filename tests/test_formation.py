@@ -385,3 +385,74 @@ def test_a_formation_error_reaches_only_its_own_add(
     assert list(errors) == ["bad formation"] and isinstance(errors["bad formation"], BackendError)
     stored = memory.list(user_id="u", kinds=["event"], limit=100).records
     assert sorted(r.text for r in stored) == sorted(texts)  # each once, the bad one too
+
+
+def _file_bytes(db_path: Path) -> bytes:
+    return b"".join(p.read_bytes() for p in db_path.parent.iterdir() if p.is_file())
+
+
+SECRET = {"name": "Caroline", "content": "I moved to Zanzibarville last spring with my cat Quux."}
+
+
+@pytest.mark.parametrize("op", ["purge", "delete", "update"])
+def test_a_turn_changed_while_its_formation_is_queued_is_not_formed_as_it_was(
+    db_path: Path, monkeypatch: pytest.MonkeyPatch, op: str
+) -> None:
+    """Background formation is held back by a search under way; meanwhile the turn is
+    purged, deleted or updated. Formation must not derive from the old turn."""
+    from memstrata import memory as memory_module
+    from memstrata.retrieve import layered
+
+    search, searching, release = layered.search, threading.Event(), threading.Event()
+
+    def held_search(*args: Any, **kwargs: Any) -> Any:
+        searching.set()
+        release.wait(30)
+        return search(*args, **kwargs)
+
+    monkeypatch.setattr(layered, "search", held_search)
+    monkeypatch.setattr(memory_module, "_FORMATION_DEFER_S", 30.0)
+    with Memory(db_path, embedder="hash", background_formation=True) as m:
+        waiting = threading.Thread(target=m.search, args=("anything",), kwargs={"user_id": "u"})
+        waiting.start()
+        assert searching.wait(10)
+        [turn] = m.add([SECRET], user_id="u", session_id="s1", occurred_at=DAY)
+        if op == "purge":
+            m.purge(turn.id, user_id="u")
+        elif op == "delete":
+            m.delete(turn.id, user_id="u")
+        else:
+            m.update(turn.id, text="I stayed home with my dog Rex.", user_id="u")
+        release.set()
+        waiting.join(30)
+        assert m.flush(timeout=30)
+        facts = [f.text for f in m.list(user_id="u", kinds=["fact"], limit=100).records]
+    assert not any("Zanzibarville" in text for text in facts)
+    if op == "purge":
+        assert b"Zanzibarville" not in _file_bytes(db_path)
+    if op == "update":
+        assert facts == ["Caroline stayed home with Caroline's dog Rex."]
+
+
+def test_a_purge_during_formation_erases_what_that_formation_derives(
+    db_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    run, forming, release = formation.Former.run, threading.Event(), threading.Event()
+
+    def slow_run(self: Any, *args: Any) -> Any:
+        forming.set()
+        release.wait(30)
+        return run(self, *args)
+
+    monkeypatch.setattr(formation.Former, "run", slow_run)
+    with Memory(db_path, embedder="hash", background_formation=True) as m:
+        [turn] = m.add([SECRET], user_id="u", session_id="s1", occurred_at=DAY)
+        assert forming.wait(10)
+        purging = threading.Thread(target=m.purge, args=(turn.id,), kwargs={"user_id": "u"})
+        purging.start()
+        time.sleep(0.2)  # the purge waits for the formation under way
+        release.set()
+        purging.join(30)
+        assert m.flush(timeout=30)
+        assert m.list(user_id="u", kinds=["fact", "episode", "profile"]).records == []
+    assert b"Zanzibarville" not in _file_bytes(db_path)

@@ -138,6 +138,9 @@ class Memory:
         self._queries = QueryVectors(self.embedder.embed, cache=_QUERY_CACHE)
         self._former = Former(self.store, self.embedder.embed, self.settings)
         self._write_lock = threading.Lock()  # one add at a time forms a session's episodes
+        # Formation, and the delete, purge and update that drop what it derived, run one
+        # at a time: otherwise a fact formed from a turn could outlive the turn's purge.
+        self._form_lock = threading.RLock()
         self._pending_lock = threading.Lock()
         self._pending: builtins.list[_Add] = []  # adds waiting for the write lock
         self._searching = 0  # searches under way; background formation yields to them
@@ -286,18 +289,39 @@ class Memory:
     def _form(self, job: _Formation) -> None:
         """Derive facts, episodes, profiles and topics from stored events. The events
         are already safe: a failure here is counted and warned about, never raised."""
-        records = job.records
-        try:
-            derived = self._former.run(records, job.vectors, job.previous, job.topics)
-        except EmbeddingError as exc:
-            self.store.count("formation_skipped", len(records))
-            warnings.warn(f"formation skipped for {len(records)} events: {exc}", stacklevel=3)
-            return
-        if derived.records or derived.revised or derived.links or derived.state:
-            self.store.save_derived(
-                derived.records, derived.matrix(), links=derived.links,
-                revised=derived.revised, state=derived.state, actor="formation",
-            )  # fmt: skip
+        with self._form_lock:
+            job = self._as_stored(job)
+            if not job.records:
+                return
+            try:
+                derived = self._former.run(job.records, job.vectors, job.previous, job.topics)
+            except EmbeddingError as exc:
+                self.store.count("formation_skipped", len(job.records))
+                warnings.warn(
+                    f"formation skipped for {len(job.records)} events: {exc}", stacklevel=3
+                )
+                return
+            if derived.records or derived.revised or derived.links or derived.state:
+                self.store.save_derived(
+                    derived.records, derived.matrix(), links=derived.links,
+                    revised=derived.revised, state=derived.state, actor="formation",
+                )  # fmt: skip
+
+    def _as_stored(self, job: _Formation) -> _Formation:
+        """`job` without the events deleted, purged or changed since it was queued:
+        their delete, purge or update has dealt with what they derive."""
+        wanted = {r.id: r.version for r in job.records}
+        current: set[str] = set()
+        for namespace in {r.scope.namespace for r in job.records}:
+            stored = self.store.get_many(list(wanted), Scope(namespace), shared=True)
+            current.update(
+                r.id for r in stored if r.status == "active" and r.version == wanted[r.id]
+            )
+        keep = [i for i, r in enumerate(job.records) if r.id in current]
+        if len(keep) == len(job.records):
+            return job
+        vectors = job.vectors[keep] if job.vectors is not None else None
+        return dataclasses.replace(job, records=[job.records[i] for i in keep], vectors=vectors)
 
     def _record(
         self,
@@ -377,20 +401,20 @@ class Memory:
         if text is not None:
             revised = dataclasses.replace(current, text=changes["text"])
             vector = self._embed_records([revised])[0]
-        record = self.store.revise(
-            record_id,
-            scope,
-            lambda _: changes,
-            vector,
-            op="update",
-            expected_version=expected_version,
-            actor=actor,
-        )
-        if text is not None or occurred_at is not None:
-            # Derived memories carry the old words or dates: replace them.
-            self._drop_derived(record.id, scope.namespace, purge=False)
-            if record.kind == "event":
-                with self._write_lock:
+        with self._form_lock:
+            record = self.store.revise(
+                record_id,
+                scope,
+                lambda _: changes,
+                vector,
+                op="update",
+                expected_version=expected_version,
+                actor=actor,
+            )
+            if text is not None or occurred_at is not None:
+                # Derived memories carry the old words or dates: replace them.
+                self._drop_derived(record.id, scope.namespace, purge=False)
+                if record.kind == "event":
                     self._form(_Formation([record], None, [], {}))
         return record
 
@@ -407,16 +431,17 @@ class Memory:
         """Tombstone a record: gone from search, get and list; kept in history.
         Use `purge` to erase its content."""
         scope = make_scope(namespace, user_id, agent_id, session_id)
-        record = self.store.revise(
-            _check_id(record_id),
-            scope,
-            lambda _: {"status": "deleted"},
-            None,
-            op="delete",
-            expected_version=None,
-            actor=actor,
-        )
-        self._drop_derived(record.id, scope.namespace, purge=False)
+        with self._form_lock:
+            record = self.store.revise(
+                _check_id(record_id),
+                scope,
+                lambda _: {"status": "deleted"},
+                None,
+                op="delete",
+                expected_version=None,
+                actor=actor,
+            )
+            self._drop_derived(record.id, scope.namespace, purge=False)
         return record
 
     def _drop_derived(self, record_id: str, namespace: str, *, purge: bool) -> None:
@@ -453,8 +478,9 @@ class Memory:
         """Erase a record's content, metadata and vector, here and in its history
         (privacy erasure). The erasure itself is recorded."""
         scope = make_scope(namespace, user_id, agent_id, session_id)
-        self.store.purge(_check_id(record_id), scope, actor=actor)
-        self._drop_derived(record_id, scope.namespace, purge=True)
+        with self._form_lock:
+            self.store.purge(_check_id(record_id), scope, actor=actor)
+            self._drop_derived(record_id, scope.namespace, purge=True)
 
     def feedback(
         self,
