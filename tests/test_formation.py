@@ -322,14 +322,14 @@ def test_concurrent_adds_commit_together_and_a_failing_one_fails_alone(
     insert_many, sizes = memory.store.insert_many, []
     inside = threading.Event()
 
-    def insert(batches: Any) -> None:
+    def insert(batches: Any, **kwargs: Any) -> None:
         sizes.append(len(batches))
         if len(sizes) == 1:  # hold the first commit until the others queue behind it
             inside.set()
             time.sleep(0.3)
         if any(r.text == "poison" for records, *_ in batches for r in records):
             raise sqlite3.OperationalError("disk I/O error")
-        insert_many(batches)
+        insert_many(batches, **kwargs)
 
     monkeypatch.setattr(memory.store, "insert_many", insert)
     texts = [f"turn {n} about the lake" for n in range(8)] + ["poison"]
@@ -367,11 +367,11 @@ def test_a_formation_error_reaches_only_its_own_add(
     raised to that add's caller only; every add's turn is stored exactly once."""
     insert_many, form, held = memory.store.insert_many, memory._form, threading.Event()
 
-    def insert(batches: Any) -> None:
+    def insert(batches: Any, **kwargs: Any) -> None:
         if not held.is_set():  # hold the first commit until the others queue
             held.set()
             time.sleep(0.3)
-        insert_many(batches)
+        insert_many(batches, **kwargs)
 
     def failing_form(job: Any) -> None:
         if job.records[0].text == "bad formation":

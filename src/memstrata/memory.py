@@ -20,6 +20,7 @@ from memstrata.config import Settings, default_db_path
 from memstrata.embed import Embedder, load_embedder
 from memstrata.embed.queries import QueryVectors
 from memstrata.errors import EmbeddingError, InvalidInput, NotFound
+from memstrata.form import pending
 from memstrata.form.formation import Former, links_for, next_links
 from memstrata.form.worker import FormationWorker
 from memstrata.ids import new_id, now
@@ -79,13 +80,15 @@ def _tracked_search(method: F) -> F:
 @dataclasses.dataclass(frozen=True)
 class _Formation:
     """One add's formation job: its stored events and their vectors (None if they
-    could not be embedded), the last earlier turn of each of their sessions, and the
-    topic models `Former.prepare` loaded for them."""
+    could not be embedded), the last earlier turn of each of their sessions, the
+    topic models `Former.prepare` loaded for them, and the marks that say in the
+    store that it is owed."""
 
     records: list[Record]
     vectors: np.ndarray | None
     previous: list[Record]
     topics: dict[str, Any]
+    marks: tuple[str, ...] = ()  # the store's marks of this formation (form/pending.py)
 
 
 @dataclasses.dataclass
@@ -150,6 +153,11 @@ class Memory:
             if self.settings.background_formation
             else None
         )
+        self._owner = pending.new_owner()
+        settings = self.settings
+        self._forms = settings.facts or settings.episodes or settings.topics  # anything to owe
+        if self._forms:
+            self._resume_formation()
 
     # ------------------------------------------------------------------ write
 
@@ -238,7 +246,7 @@ class Memory:
 
     def _insert_adds(self, batch: Sequence[_Add]) -> builtins.list[_Formation]:
         last: dict[Scope, Record] = {}  # each session's newest turn, this batch's included
-        rows, jobs = [], []
+        rows, jobs, marks = [], [], {}
         for add in batch:
             scope = add.records[0].scope
             previous = last.get(scope)
@@ -247,9 +255,13 @@ class Memory:
             topics = self._former.prepare(add.records, add.vectors)
             rows.append((add.records, add.vectors, add.actor, next_links(previous, add.records)))
             before = [previous] if previous else []
-            jobs.append(_Formation(add.records, add.vectors, before, topics))
+            owed: tuple[str, ...] = ()
+            if self._forms:
+                owed = (pending.key(self._owner, add.records[0].id),)
+                marks[owed[0]] = pending.value(scope.namespace, [r.id for r in add.records])
+            jobs.append(_Formation(add.records, add.vectors, before, topics, owed))
             last[scope] = add.records[-1]
-        self.store.insert_many(rows)
+        self.store.insert_many(rows, state=marks)
         return jobs
 
     def flush(self, timeout: float | None = None) -> bool:
@@ -282,6 +294,7 @@ class Memory:
                 np.vstack([last.vectors, job.vectors]),
                 [*last.previous, *(p for p in job.previous if p.scope.session_id not in seen)],
                 {**last.topics, **job.topics},
+                (*last.marks, *job.marks),
             )
         for job in merged:
             self._form(job)
@@ -292,20 +305,79 @@ class Memory:
         with self._form_lock:
             job = self._as_stored(job)
             if not job.records:
+                self.store.forget_state(job.marks)
                 return
             try:
                 derived = self._former.run(job.records, job.vectors, job.previous, job.topics)
             except EmbeddingError as exc:
+                # Its marks stay: the next process to open the store tries again.
                 self.store.count("formation_skipped", len(job.records))
                 warnings.warn(
                     f"formation skipped for {len(job.records)} events: {exc}", stacklevel=3
                 )
                 return
-            if derived.records or derived.revised or derived.links or derived.state:
+            if derived.records or derived.revised or derived.links or derived.state or job.marks:
                 self.store.save_derived(
                     derived.records, derived.matrix(), links=derived.links,
-                    revised=derived.revised, state=derived.state, actor="formation",
+                    revised=derived.revised, state=derived.state, forget=job.marks,
+                    actor="formation",
                 )  # fmt: skip
+
+    def _resume_formation(self) -> None:
+        """Form what processes that ended left unformed (their marks in the store),
+        each mark taken over first, so that no other process forms it too: queued
+        with background formation, else formed now."""
+        marks = [m for m in self._marks() if pending.abandoned(m.owner)]
+        for mark in sorted(marks, key=lambda m: m.ids[0]):  # ids are time-ordered
+            mine = pending.key(self._owner, mark.ids[0])
+            if not self.store.take_state(mark.key, mine):
+                continue  # another process took it
+            try:
+                job = self._owed(mark.namespace, mark.ids, mine)
+                if self._worker is not None:
+                    self._worker.submit(job)
+                else:
+                    with self._write_lock:
+                        self._form(job)
+            except Exception as exc:  # the store opens all the same; the mark stays
+                self.store.count("formation_failures")
+                warnings.warn(
+                    f"formation owed to {len(mark.ids)} stored turns failed ({exc!r}); "
+                    "the next process to open the store tries again",
+                    stacklevel=3,
+                )
+
+    def _marks(self) -> builtins.list[pending.Mark]:
+        """The formation owed, as the store's marks say (an unreadable one is dropped:
+        the turns it named stay stored and searchable)."""
+        marks = []
+        for key, raw in self.store.state_items(pending.PREFIX):
+            try:
+                marks.append(pending.parse(key, raw))
+            except ValueError as exc:
+                self.store.count("formation_failures")
+                warnings.warn(f"{exc}; dropped", stacklevel=3)
+                self.store.forget_state([key])
+        return marks
+
+    def _owed(self, namespace: str, ids: builtins.list[str], mark: str) -> _Formation:
+        """The formation job of stored turns `ids`, as their add would have queued it."""
+        records = [
+            r for r in self.store.get_many(ids, Scope(namespace))
+            if r.status == "active" and r.kind == "event"
+        ]  # fmt: skip
+        if not records:
+            return _Formation([], None, [], {}, (mark,))
+        stored = self.store.vectors_of([r.id for r in records])
+        vectors = (
+            np.stack([stored[r.id] for r in records])
+            if all(r.id in stored for r in records)
+            else None
+        )
+        before = self.store.linked([records[0].id], "next", reverse=True)
+        previous = self.store.get_many(before.get(records[0].id, [])[:1], Scope(namespace))
+        topics = self._former.prepare(records, vectors)
+        return _Formation(records, vectors, previous, topics, (mark,))
 
     def _as_stored(self, job: _Formation) -> _Formation:
         """`job` without the events deleted, purged or changed since it was queued:
@@ -745,9 +817,14 @@ class Memory:
         agent_id: str | None = None,
         session_id: str | None = None,
     ) -> dict[str, Any]:
-        """Counts by kind and status, vectors still to embed, file size, model."""
+        """Counts by kind and status, vectors still to embed, turns of the namespace
+        still to be formed (`pending_formation`), file size, model."""
         scope = make_scope(namespace, user_id, agent_id, session_id)
-        return dict(self.store.stats(scope))
+        stats = dict(self.store.stats(scope))
+        stats["pending_formation"] = sum(
+            len(m.ids) for m in self._marks() if m.namespace == scope.namespace
+        )
+        return stats
 
     def reindex(self, *, batch_size: int = 256) -> int:
         """Embed every live record that has no vector (after an embedding failure, or

@@ -39,7 +39,9 @@ VERBS: tuple[str, ...] = (
 # file, an IO object or a Python callable have no meaning over the wire.
 _NOT_REMOTE = frozenset({"self", "namespace", "destination", "token_counter"})
 # What a tenant may see of `stats` (not the server's file path or its other tenants).
-_STATS_KEYS = ("records", "by_kind", "pending_vectors", "embedder", "schema_version")
+_STATS_KEYS = (
+    "records", "by_kind", "pending_vectors", "pending_formation", "embedder", "schema_version",
+)  # fmt: skip
 
 
 def parameters(verb: str) -> dict[str, inspect.Parameter]:

@@ -168,6 +168,31 @@ class DerivedState:
         row = self._reader().execute("SELECT value FROM state WHERE key = ?", (key,)).fetchone()
         return None if row is None else bytes(row[0])
 
+    def state_items(self, prefix: str) -> list[tuple[str, bytes]]:
+        """The named state whose keys start with `prefix`, by key."""
+        rows = self._reader().execute(
+            "SELECT key, value FROM state WHERE key >= ? AND key < ? ORDER BY key",
+            (prefix, prefix + "\U0010ffff"),
+        )
+        return [(k, bytes(v)) for k, v in rows.fetchall()]
+
+    def take_state(self, key: str, new_key: str) -> bool:
+        """Move the state at `key` to `new_key`; False if `key` is gone (another
+        process took it first)."""
+        with self._write() as conn:
+            return (
+                conn.execute("UPDATE state SET key = ? WHERE key = ?", (new_key, key)).rowcount == 1
+            )
+
+    def forget_state(self, keys: Sequence[str]) -> None:
+        if keys:
+            with self._write() as conn:
+                self._forget(conn, keys)
+
+    def _forget(self, conn: sqlite3.Connection, keys: Sequence[str]) -> None:
+        if keys:
+            conn.executemany("DELETE FROM state WHERE key = ?", [(k,) for k in keys])
+
     def count(self, name: str, n: int = 1) -> None:
         """Add `n` to the counter `name` (shown by `stats`)."""
         with self._write() as conn:
@@ -191,10 +216,12 @@ class DerivedState:
         links: Sequence[Link] = (),
         revised: Sequence[tuple[Record, np.ndarray | None]] = (),
         state: dict[str, bytes] | None = None,
+        forget: Sequence[str] = (),
         actor: str | None = None,
     ) -> None:
         """Formation's output in one transaction: new derived records, new versions
-        of derived records (each logged in history), links and state."""
+        of derived records (each logged in history), links and state; the state at
+        the keys in `forget` is deleted."""
         with self._write() as conn:
             seq = self._next_seq(conn)
             for i, record in enumerate(records):
@@ -226,3 +253,4 @@ class DerivedState:
                 conn.execute(
                     "INSERT OR REPLACE INTO state (key, value) VALUES (?, ?)", (key, value)
                 )
+            self._forget(conn, forget)

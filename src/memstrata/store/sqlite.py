@@ -17,7 +17,7 @@ import threading
 import time
 import warnings
 from collections import OrderedDict
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -326,11 +326,17 @@ class SQLiteStore(DerivedState):
     def insert_many(
         self,
         batches: Sequence[tuple[Sequence[Record], np.ndarray | None, str | None, Sequence[Link]]],
+        *,
+        state: Mapping[str, bytes] | None = None,
     ) -> None:
         """`insert` for several adds (records, vectors, actor, links) in one
-        transaction: all of them are stored, or none."""
+        transaction, with named `state`: all of them are stored, or none."""
         with self._write() as conn:
             seq = self._next_seq(conn)
+            if state:
+                conn.executemany(
+                    "INSERT OR REPLACE INTO state (key, value) VALUES (?, ?)", state.items()
+                )
             for records, vectors, actor, links in batches:
                 self._add_links(conn, links)
                 for i, record in enumerate(records):
