@@ -158,3 +158,20 @@ def test_the_service_prefetches_the_queries_that_will_be_embedded(
         service.prepare(memory, "context", {"query": "a context"})
         memory._queries.submit("a context").result(5)  # the last one asked for is done
     assert recording.texts()[before:] == ["a search", "a context"]
+
+
+def test_prefetch_stands_back_for_long_queries_and_a_long_backlog(
+    db_path: Path, recording: Recording
+) -> None:
+    with Memory(db_path, embedder=recording) as memory:
+        before = len(recording.texts())
+        memory.prefetch("word " * 1_000)  # 5,000 characters: left for its search
+        recording.hold.clear()
+        memory.prefetch("first")  # being embedded, held
+        assert recording.entered.wait(5)
+        for n in range(100):
+            memory.prefetch(f"query {n}")
+        assert memory._queries.backlog == 64
+        recording.hold.set()
+        memory._queries.submit("last").result(5)
+    assert recording.texts()[before:] == ["first", *[f"query {n}" for n in range(64)], "last"]

@@ -51,6 +51,8 @@ MAX_K = 1_000
 MAX_BUDGET = 1_000_000
 _CANDIDATES = 100
 _QUERY_CACHE = 256
+_PREFETCH_MAX_CHARS = 2_000  # longer queries are embedded by their search, in its turn
+_PREFETCH_BACKLOG = 64  # queries waiting to be embedded, beyond which prefetch stands back
 _PROFILES = 50  # profiles considered for the stable prefix
 
 
@@ -793,12 +795,17 @@ class Memory:
     def prefetch(self, query: Any) -> None:
         """Start embedding `query` now, so that a search (or context) for it soon
         after finds its vector ready: a server calls this while the search waits for
-        its turn. A query the search would refuse is left for it to refuse."""
+        its turn. A query the search would refuse is left for it to refuse; a long
+        one, or one asked for while many wait, is left for the search to embed (so
+        callers cannot pile up embedding work beside the calls being served)."""
+        if not isinstance(query, str) or len(query) > _PREFETCH_MAX_CHARS:
+            return
         try:
             query = check_text(query, field="query", max_bytes=self.max_text_bytes)
         except InvalidInput:
             return
-        self._queries.submit(query)
+        if self._queries.backlog < _PREFETCH_BACKLOG:
+            self._queries.submit(query)
 
     # ------------------------------------------------------------ maintenance
 

@@ -63,6 +63,12 @@ class QueryVectors:
             self._changed.notify()
             return future
 
+    @property
+    def backlog(self) -> int:
+        """Queries asked for and not yet being embedded."""
+        with self._changed:
+            return len(self._waiting)
+
     def close(self) -> None:
         """Embed what was asked for, then stop the thread."""
         with self._changed:
