@@ -394,12 +394,13 @@ def _file_bytes(db_path: Path) -> bytes:
 SECRET = {"name": "Caroline", "content": "I moved to Zanzibarville last spring with my cat Quux."}
 
 
-@pytest.mark.parametrize("op", ["purge", "delete", "update"])
+@pytest.mark.parametrize("op", ["purge", "delete", "update", "feedback"])
 def test_a_turn_changed_while_its_formation_is_queued_is_not_formed_as_it_was(
     db_path: Path, monkeypatch: pytest.MonkeyPatch, op: str
 ) -> None:
     """Background formation is held back by a search under way; meanwhile the turn is
-    purged, deleted or updated. Formation must not derive from the old turn."""
+    purged, deleted or updated: formation must not derive from the old turn. Feedback
+    makes a new version with the same words: formation goes ahead."""
     from memstrata import memory as memory_module
     from memstrata.retrieve import layered
 
@@ -421,12 +422,17 @@ def test_a_turn_changed_while_its_formation_is_queued_is_not_formed_as_it_was(
             m.purge(turn.id, user_id="u")
         elif op == "delete":
             m.delete(turn.id, user_id="u")
-        else:
+        elif op == "update":
             m.update(turn.id, text="I stayed home with my dog Rex.", user_id="u")
+        else:  # a new version, the same words: formed as they are
+            m.feedback(turn.id, True, user_id="u")
         release.set()
         waiting.join(30)
         assert m.flush(timeout=30)
         facts = [f.text for f in m.list(user_id="u", kinds=["fact"], limit=100).records]
+    if op == "feedback":
+        assert any("Zanzibarville" in text for text in facts)
+        return
     assert not any("Zanzibarville" in text for text in facts)
     if op == "purge":
         assert b"Zanzibarville" not in _file_bytes(db_path)

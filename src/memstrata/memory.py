@@ -382,14 +382,17 @@ class Memory:
         return _Formation(records, vectors, previous, topics, (mark,))
 
     def _as_stored(self, job: _Formation) -> _Formation:
-        """`job` without the events deleted, purged or changed since it was queued:
-        their delete, purge or update has dealt with what they derive."""
-        wanted = {r.id: r.version for r in job.records}
+        """`job` without the events deleted, purged, or given new words or a new time
+        since it was queued: their delete, purge or update has dealt with what they
+        derive (feedback or new metadata change nothing formation reads)."""
+        wanted = {r.id: (r.text, r.occurred_at) for r in job.records}
         current: set[str] = set()
         for namespace in {r.scope.namespace for r in job.records}:
             stored = self.store.get_many(list(wanted), Scope(namespace), shared=True)
             current.update(
-                r.id for r in stored if r.status == "active" and r.version == wanted[r.id]
+                r.id
+                for r in stored
+                if r.status == "active" and (r.text, r.occurred_at) == wanted[r.id]
             )
         keep = [i for i, r in enumerate(job.records) if r.id in current]
         if len(keep) == len(job.records):
