@@ -365,7 +365,8 @@ def test_a_formation_error_reaches_only_its_own_add(
 ) -> None:
     """Inline formation of a group-committed batch: one add's failing formation is
     raised to that add's caller only; every add's turn is stored exactly once."""
-    insert_many, form, held = memory.store.insert_many, memory._form, threading.Event()
+    insert_many, held = memory.store.insert_many, threading.Event()
+    form = memory._formations.form
 
     def insert(batches: Any, **kwargs: Any) -> None:
         if not held.is_set():  # hold the first commit until the others queue
@@ -379,7 +380,7 @@ def test_a_formation_error_reaches_only_its_own_add(
         form(job)
 
     monkeypatch.setattr(memory.store, "insert_many", insert)
-    monkeypatch.setattr(memory, "_form", failing_form)
+    monkeypatch.setattr(memory._formations, "form", failing_form)
     texts = ["first turn", "bad formation", *(f"turn {n} about trains" for n in range(5))]
     errors = _add_behind_the_first(memory, texts, held)
     assert list(errors) == ["bad formation"] and isinstance(errors["bad formation"], BackendError)

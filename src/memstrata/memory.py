@@ -20,8 +20,8 @@ from memstrata.config import Settings, default_db_path
 from memstrata.embed import Embedder, load_embedder
 from memstrata.embed.queries import QueryVectors
 from memstrata.errors import EmbeddingError, InvalidInput, NotFound
-from memstrata.form import pending
 from memstrata.form.formation import Former, links_for, next_links
+from memstrata.form.jobs import Formations, Job
 from memstrata.form.worker import FormationWorker
 from memstrata.ids import new_id, now
 from memstrata.retrieve import layered
@@ -79,20 +79,6 @@ def _tracked_search(method: F) -> F:
     return counted  # type: ignore[return-value]
 
 
-@dataclasses.dataclass(frozen=True)
-class _Formation:
-    """One add's formation job: its stored events and their vectors (None if they
-    could not be embedded), the last earlier turn of each of their sessions, the
-    topic models `Former.prepare` loaded for them, and the marks that say in the
-    store that it is owed."""
-
-    records: list[Record]
-    vectors: np.ndarray | None
-    previous: list[Record]
-    topics: dict[str, Any]
-    marks: tuple[str, ...] = ()  # the store's marks of this formation (form/pending.py)
-
-
 @dataclasses.dataclass
 class _Add:
     """One add's records and vectors on their way to the store; `done` once stored
@@ -142,24 +128,22 @@ class Memory:
         self.store.bind_embedder(_info(self.embedder))
         self._queries = QueryVectors(self.embedder.embed, cache=_QUERY_CACHE)
         self._former = Former(self.store, self.embedder.embed, self.settings)
-        self._write_lock = threading.Lock()  # one add at a time forms a session's episodes
         # Formation, and the delete, purge and update that drop what it derived, run one
-        # at a time: otherwise a fact formed from a turn could outlive the turn's purge.
-        self._form_lock = threading.RLock()
+        # at a time (`_formations.lock`): else a fact could outlive its turn's purge.
+        owes = self.settings.facts or self.settings.episodes or self.settings.topics
+        self._formations = Formations(self.store, self._former, owes=owes)
+        self._write_lock = threading.Lock()  # one add at a time forms a session's episodes
         self._pending_lock = threading.Lock()
         self._pending: builtins.list[_Add] = []  # adds waiting for the write lock
         self._searching = 0  # searches under way; background formation yields to them
         self._quiet = threading.Condition()
         self._worker = (
-            FormationWorker(self._form_batch, before=self._while_searching)
+            FormationWorker(self._formations.run_batch, before=self._while_searching)
             if self.settings.background_formation
             else None
         )
-        self._owner = pending.new_owner()
-        settings = self.settings
-        self._forms = settings.facts or settings.episodes or settings.topics  # anything to owe
-        if self._forms:
-            self._resume_formation()
+        if self._formations.owes:  # what a process that ended still owed
+            self._formations.resume(self._worker.submit if self._worker else self._form_now)
 
     # ------------------------------------------------------------------ write
 
@@ -242,11 +226,15 @@ class Memory:
                 self._worker.submit(job)
                 continue
             try:
-                self._form(job)
+                self._formations.form(job)
             except Exception as exc:  # the add's own caller hears of it, no other
                 add.error = exc
 
-    def _insert_adds(self, batch: Sequence[_Add]) -> builtins.list[_Formation]:
+    def _form_now(self, job: Job) -> None:
+        with self._write_lock:
+            self._formations.form(job)
+
+    def _insert_adds(self, batch: Sequence[_Add]) -> builtins.list[Job]:
         last: dict[Scope, Record] = {}  # each session's newest turn, this batch's included
         rows, jobs, marks = [], [], {}
         for add in batch:
@@ -257,11 +245,9 @@ class Memory:
             topics = self._former.prepare(add.records, add.vectors)
             rows.append((add.records, add.vectors, add.actor, next_links(previous, add.records)))
             before = [previous] if previous else []
-            owed: tuple[str, ...] = ()
-            if self._forms:
-                owed = (pending.key(self._owner, add.records[0].id),)
-                marks[owed[0]] = pending.value(scope.namespace, [r.id for r in add.records])
-            jobs.append(_Formation(add.records, add.vectors, before, topics, owed))
+            job, owed = self._formations.job(add.records, add.vectors, before, topics)
+            jobs.append(job)
+            marks.update(owed)
             last[scope] = add.records[-1]
         self.store.insert_many(rows, state=marks)
         return jobs
@@ -278,127 +264,6 @@ class Memory:
         good under a steady stream of searches)."""
         with self._quiet:
             self._quiet.wait_for(lambda: not self._searching, _FORMATION_DEFER_S)
-
-    def _form_batch(self, jobs: Sequence[_Formation]) -> None:
-        """Form the queued adds' memories, merged into as few runs as keep their
-        order (an add stored without vectors runs on its own)."""
-        merged: builtins.list[_Formation] = []
-        for job in jobs:
-            last = merged[-1] if merged else None
-            if last is None or last.vectors is None or job.vectors is None:
-                merged.append(job)
-                continue
-            seen = {p.scope.session_id for p in last.previous} | {
-                r.scope.session_id for r in last.records
-            }
-            merged[-1] = _Formation(
-                [*last.records, *job.records],
-                np.vstack([last.vectors, job.vectors]),
-                [*last.previous, *(p for p in job.previous if p.scope.session_id not in seen)],
-                {**last.topics, **job.topics},
-                (*last.marks, *job.marks),
-            )
-        for job in merged:
-            self._form(job)
-
-    def _form(self, job: _Formation) -> None:
-        """Derive facts, episodes, profiles and topics from stored events. The events
-        are already safe: a failure here is counted and warned about, never raised."""
-        with self._form_lock:
-            job = self._as_stored(job)
-            if not job.records:
-                self.store.forget_state(job.marks)
-                return
-            try:
-                derived = self._former.run(job.records, job.vectors, job.previous, job.topics)
-            except EmbeddingError as exc:
-                # Its marks stay: the next process to open the store tries again.
-                self.store.count("formation_skipped", len(job.records))
-                warnings.warn(
-                    f"formation skipped for {len(job.records)} events: {exc}", stacklevel=3
-                )
-                return
-            if derived.records or derived.revised or derived.links or derived.state or job.marks:
-                self.store.save_derived(
-                    derived.records, derived.matrix(), links=derived.links,
-                    revised=derived.revised, state=derived.state, forget=job.marks,
-                    actor="formation",
-                )  # fmt: skip
-
-    def _resume_formation(self) -> None:
-        """Form what processes that ended left unformed (their marks in the store),
-        each mark taken over first, so that no other process forms it too: queued
-        with background formation, else formed now."""
-        marks = [m for m in self._marks() if pending.abandoned(m.owner)]
-        for mark in sorted(marks, key=lambda m: m.ids[0]):  # ids are time-ordered
-            mine = pending.key(self._owner, mark.ids[0])
-            if not self.store.take_state(mark.key, mine):
-                continue  # another process took it
-            try:
-                job = self._owed(mark.namespace, mark.ids, mine)
-                if self._worker is not None:
-                    self._worker.submit(job)
-                else:
-                    with self._write_lock:
-                        self._form(job)
-            except Exception as exc:  # the store opens all the same; the mark stays
-                self.store.count("formation_failures")
-                warnings.warn(
-                    f"formation owed to {len(mark.ids)} stored turns failed ({exc!r}); "
-                    "the next process to open the store tries again",
-                    stacklevel=3,
-                )
-
-    def _marks(self) -> builtins.list[pending.Mark]:
-        """The formation owed, as the store's marks say (an unreadable one is dropped:
-        the turns it named stay stored and searchable)."""
-        marks = []
-        for key, raw in self.store.state_items(pending.PREFIX):
-            try:
-                marks.append(pending.parse(key, raw))
-            except ValueError as exc:
-                self.store.count("formation_failures")
-                warnings.warn(f"{exc}; dropped", stacklevel=3)
-                self.store.forget_state([key])
-        return marks
-
-    def _owed(self, namespace: str, ids: builtins.list[str], mark: str) -> _Formation:
-        """The formation job of stored turns `ids`, as their add would have queued it."""
-        records = [
-            r for r in self.store.get_many(ids, Scope(namespace))
-            if r.status == "active" and r.kind == "event"
-        ]  # fmt: skip
-        if not records:
-            return _Formation([], None, [], {}, (mark,))
-        stored = self.store.vectors_of([r.id for r in records])
-        vectors = (
-            np.stack([stored[r.id] for r in records])
-            if all(r.id in stored for r in records)
-            else None
-        )
-        before = self.store.linked([records[0].id], "next", reverse=True)
-        previous = self.store.get_many(before.get(records[0].id, [])[:1], Scope(namespace))
-        topics = self._former.prepare(records, vectors)
-        return _Formation(records, vectors, previous, topics, (mark,))
-
-    def _as_stored(self, job: _Formation) -> _Formation:
-        """`job` without the events deleted, purged, or given new words or a new time
-        since it was queued: their delete, purge or update has dealt with what they
-        derive (feedback or new metadata change nothing formation reads)."""
-        wanted = {r.id: (r.text, r.occurred_at) for r in job.records}
-        current: set[str] = set()
-        for namespace in {r.scope.namespace for r in job.records}:
-            stored = self.store.get_many(list(wanted), Scope(namespace), shared=True)
-            current.update(
-                r.id
-                for r in stored
-                if r.status == "active" and (r.text, r.occurred_at) == wanted[r.id]
-            )
-        keep = [i for i, r in enumerate(job.records) if r.id in current]
-        if len(keep) == len(job.records):
-            return job
-        vectors = job.vectors[keep] if job.vectors is not None else None
-        return dataclasses.replace(job, records=[job.records[i] for i in keep], vectors=vectors)
 
     def _record(
         self,
@@ -478,7 +343,7 @@ class Memory:
         if text is not None:
             revised = dataclasses.replace(current, text=changes["text"])
             vector = self._embed_records([revised])[0]
-        with self._form_lock:
+        with self._formations.lock:
             record = self.store.revise(
                 record_id,
                 scope,
@@ -492,7 +357,7 @@ class Memory:
                 # Derived memories carry the old words or dates: replace them.
                 self._drop_derived(record.id, scope.namespace, purge=False)
                 if record.kind == "event":
-                    self._form(_Formation([record], None, [], {}))
+                    self._formations.form(Job([record], None, [], {}))
         return record
 
     def delete(
@@ -508,7 +373,7 @@ class Memory:
         """Tombstone a record: gone from search, get and list; kept in history.
         Use `purge` to erase its content."""
         scope = make_scope(namespace, user_id, agent_id, session_id)
-        with self._form_lock:
+        with self._formations.lock:
             record = self.store.revise(
                 _check_id(record_id),
                 scope,
@@ -555,7 +420,7 @@ class Memory:
         """Erase a record's content, metadata and vector, here and in its history
         (privacy erasure). The erasure itself is recorded."""
         scope = make_scope(namespace, user_id, agent_id, session_id)
-        with self._form_lock:
+        with self._formations.lock:
             self.store.purge(_check_id(record_id), scope, actor=actor)
             self._drop_derived(record_id, scope.namespace, purge=True)
 
@@ -831,9 +696,7 @@ class Memory:
         still to be formed (`pending_formation`), file size, model."""
         scope = make_scope(namespace, user_id, agent_id, session_id)
         stats = dict(self.store.stats(scope))
-        stats["pending_formation"] = sum(
-            len(m.ids) for m in self._marks() if m.namespace == scope.namespace
-        )
+        stats["pending_formation"] = self._formations.owed(scope.namespace)
         return stats
 
     def reindex(self, *, batch_size: int = 256) -> int:

@@ -14,8 +14,9 @@ batch: `Memory` uses it to hold formation back (a little) while searches run.
 
 A batch that raises is counted by the job itself (formation counts its failures);
 anything that escapes is reported as a warning and the worker goes on. If the
-process dies with jobs queued, their turns are stored and searchable, without the
-memories formation would have derived from them.
+process dies with jobs queued, their turns are stored and searchable, and what they
+are owed is marked in the store: the next process to open it forms them
+(form/jobs.py, form/pending.py).
 """
 
 from __future__ import annotations
