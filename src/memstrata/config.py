@@ -13,6 +13,15 @@ import platformdirs
 
 from memstrata.errors import ConfigError, InvalidInput
 
+
+def usable_cpus() -> int:
+    """The CPUs this process may run on, which in containers can be fewer than
+    os.cpu_count()."""
+    if hasattr(os, "sched_getaffinity"):
+        return max(1, len(os.sched_getaffinity(0)))
+    return max(1, os.cpu_count() or 1)
+
+
 ENV_DB = "MEMSTRATA_DB"
 ENV_EMBEDDER = "MEMSTRATA_EMBEDDER"
 DEFAULT_MAX_TEXT_BYTES = 1_000_000

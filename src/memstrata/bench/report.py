@@ -29,6 +29,8 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any, TypeVar
 
+from memstrata.config import usable_cpus
+
 T = TypeVar("T")
 
 DEFAULT_PACKAGES = ("memstrata", "numpy", "onnxruntime", "tokenizers", "matplotlib")
@@ -170,12 +172,11 @@ def machine_info(packages: Iterable[str] = DEFAULT_PACKAGES) -> dict[str, Any]:
         total_memory = int(psutil.virtual_memory().total)
     except ImportError:
         pass
-    affinity = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else logical
     return {
         "cpu_model": cpu_model(),
         "cores_logical": logical,
         "cores_physical": physical,
-        "cores_usable": affinity,
+        "cores_usable": usable_cpus(),
         "memory_bytes": total_memory,
         "os": platform.platform(),
         "python": platform.python_version(),

@@ -18,6 +18,7 @@ from typing import Any
 
 import numpy as np
 
+from memstrata.config import usable_cpus
 from memstrata.embed.base import check_texts, normalize_rows
 from memstrata.errors import ConfigError, EmbeddingError
 
@@ -30,13 +31,6 @@ _TOKEN_BUDGET = 16_384
 # and memory on pathological inputs (~1 MB is ~250k tokens, far more than 8 windows).
 _MAX_CHARS = 1_000_000
 _REINSTALL = "reinstall memstrata (pip install --force-reinstall memstrata)"
-
-
-def _default_threads() -> int:
-    # The CPUs this process may run on, which in containers can be fewer than os.cpu_count().
-    if hasattr(os, "sched_getaffinity"):
-        return max(1, len(os.sched_getaffinity(0)))
-    return max(1, os.cpu_count() or 1)
 
 
 def _read_manifest(model_dir: Path) -> dict[str, Any]:
@@ -177,7 +171,7 @@ class MiniLMEmbedder:
             raise ConfigError(f"cannot read embedding model {path} ({exc}); {_REINSTALL}") from exc
         self._check_digest(path, data, self._sha256)
         options = ort.SessionOptions()
-        options.intra_op_num_threads = self.threads or _default_threads()
+        options.intra_op_num_threads = self.threads or usable_cpus()
         options.inter_op_num_threads = 1
         options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL

@@ -19,7 +19,6 @@ import inspect
 import ipaddress
 import json
 import logging
-import os
 import typing
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
@@ -41,6 +40,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from memstrata._version import __version__
+from memstrata.config import usable_cpus
 from memstrata.errors import (
     BackendError,
     ConfigError,
@@ -142,8 +142,7 @@ def default_slots() -> int:
     """Verb calls the server runs at once: one fewer than the CPUs it may use (at
     least one). The engine's work is mostly Python, so one call at a time uses the
     interpreter fully; the other CPUs embed, parse HTTP and form memories."""
-    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    return max(1, (cpus or 1) - 1)
+    return max(1, usable_cpus() - 1)
 
 
 def create_app(

@@ -120,7 +120,9 @@ class KeyRing:
     def remembered(self, secret: str) -> str | None:
         """The namespace of `secret` if it was looked up less than `ttl` ago (no read
         of the store: cheap enough for an event loop); None otherwise."""
-        hashed = digest(secret)
+        return self._remembered(digest(secret))
+
+    def _remembered(self, hashed: str) -> str | None:
         with self._lock:
             cached = self._cache.get(hashed)
         if cached is not None and time.monotonic() - cached[1] < self._ttl:
@@ -129,10 +131,10 @@ class KeyRing:
 
     def namespace_of(self, secret: str) -> str | None:
         """The namespace of a live key, None for a wrong, malformed or revoked one."""
-        remembered = self.remembered(secret)
+        hashed = digest(secret)
+        remembered = self._remembered(hashed)
         if remembered is not None:
             return remembered
-        hashed = digest(secret)
         moment = time.monotonic()
         namespace = self._lookup(secret, hashed)
         with self._lock:
