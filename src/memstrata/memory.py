@@ -6,6 +6,7 @@ import builtins
 import copy
 import dataclasses
 import functools
+import itertools
 import os
 import threading
 import warnings
@@ -30,18 +31,30 @@ from memstrata.retrieve.fusion import rrf
 from memstrata.retrieve.query import analyse
 from memstrata.store.base import EmbedderInfo, Filters, Store
 from memstrata.store.sqlite import SQLiteStore
-from memstrata.types import STATUSES, HistoryEntry, Hit, Page, Record, Scope
+from memstrata.types import HistoryEntry, Hit, Page, Record, Scope
 from memstrata.validate import (
     MESSAGE_FIELDS,
+    check_actor,
+    check_counter,
+    check_destination,
+    check_id,
+    check_int,
     check_kind,
+    check_kinds,
     check_metadata,
+    check_metadata_filter,
     check_offset,
     check_positive_int,
     check_role,
     check_scope_part,
+    check_seconds,
+    check_source,
+    check_statuses,
     check_str_list,
     check_text,
     check_time,
+    check_version,
+    describe,
     make_scope,
 )
 
@@ -49,6 +62,7 @@ STRATEGIES = ("layered", "hybrid", "bm25", "dense")
 MAX_BATCH = 10_000
 MAX_K = 1_000
 MAX_BUDGET = 1_000_000
+MAX_REINDEX_BATCH = 10_000
 _CANDIDATES = 100
 _QUERY_CACHE = 256
 _PREFETCH_MAX_CHARS = 2_000  # longer queries are embedded by their search, in its turn
@@ -171,6 +185,7 @@ class Memory:
         scope = make_scope(namespace, user_id, agent_id, session_id)
         default_time = check_time(occurred_at, "occurred_at")
         base_meta = check_metadata(metadata)
+        actor = check_actor(actor)
         records = [
             self._record(msg, i, scope, default_time, base_meta)
             for i, msg in enumerate(_as_messages(messages))
@@ -256,6 +271,7 @@ class Memory:
         """Wait until background formation has caught up with every `add` so far
         (with `background_formation`; otherwise there is nothing to wait for).
         Returns False if `timeout` seconds passed first."""
+        timeout = check_seconds(timeout, "timeout")
         return True if self._worker is None else self._worker.flush(timeout)
 
     def _while_searching(self) -> None:
@@ -327,6 +343,8 @@ class Memory:
         With `expected_version`, raise Conflict if someone changed it meanwhile."""
         scope = make_scope(namespace, user_id, agent_id, session_id)
         record_id = _check_id(record_id)
+        expected_version = check_version(expected_version)
+        actor = check_actor(actor)
         if all(v is None for v in (text, metadata, tags, occurred_at)):
             raise InvalidInput("update needs at least one of text, metadata, tags, occurred_at")
         changes: dict[str, Any] = {}
@@ -373,6 +391,8 @@ class Memory:
         """Tombstone a record: gone from search, get and list; kept in history.
         Use `purge` to erase its content."""
         scope = make_scope(namespace, user_id, agent_id, session_id)
+        record_id = _check_id(record_id)
+        actor = check_actor(actor)
         with self._formations.lock:
             record = self.store.revise(
                 _check_id(record_id),
@@ -420,6 +440,8 @@ class Memory:
         """Erase a record's content, metadata and vector, here and in its history
         (privacy erasure). The erasure itself is recorded."""
         scope = make_scope(namespace, user_id, agent_id, session_id)
+        record_id = _check_id(record_id)
+        actor = check_actor(actor)
         with self._formations.lock:
             self.store.purge(_check_id(record_id), scope, actor=actor)
             self._drop_derived(record_id, scope.namespace, purge=True)
@@ -439,6 +461,8 @@ class Memory:
         if not isinstance(useful, bool):
             raise InvalidInput(f"useful must be a bool, got {type(useful).__name__}")
         scope = make_scope(namespace, user_id, agent_id, session_id)
+        record_id = _check_id(record_id)
+        actor = check_actor(actor)
         field = "useful" if useful else "not_useful"
         return self.store.revise(
             _check_id(record_id),
@@ -485,9 +509,8 @@ class Memory:
         scope = make_scope(namespace, user_id, agent_id, session_id)
         filters = _filters(kinds, since, until, metadata, statuses)
         limit = check_positive_int(limit, "limit", maximum=MAX_K)
-        return self.store.list_records(
-            scope, filters, limit=limit, cursor=None if cursor is None else _check_id(cursor)
-        )
+        cursor = None if cursor is None else check_id(cursor, "cursor")
+        return self.store.list_records(scope, filters, limit=limit, cursor=cursor)
 
     def history(
         self,
@@ -538,8 +561,10 @@ class Memory:
         query = check_text(query, field="query", max_bytes=self.max_text_bytes)
         k = check_positive_int(k, "k", maximum=MAX_K)
         offset = check_offset(offset)
-        if strategy not in STRATEGIES:
-            raise InvalidInput(f"strategy must be one of {', '.join(STRATEGIES)}; got {strategy!r}")
+        if not isinstance(strategy, str) or strategy not in STRATEGIES:
+            raise InvalidInput(
+                f"strategy must be one of {', '.join(STRATEGIES)}; got {describe(strategy)}"
+            )
         filters = _filters(kinds, since, until, metadata)
         if kinds is None and strategy != "layered":
             # Flat search is over memories as stored, not the views formation derives.
@@ -618,7 +643,8 @@ class Memory:
             raise InvalidInput(f"budget_tokens must be an int, got {type(budget_tokens).__name__}")
         if not 1 <= budget_tokens <= MAX_BUDGET:
             raise InvalidInput(f"budget_tokens must be between 1 and {MAX_BUDGET:,}")
-        recent = check_offset(recent) if recent else 0
+        recent = check_int(recent, "recent", minimum=0, maximum=MAX_K)
+        token_counter = check_counter(token_counter)
         hits = self.search(query, k=k, namespace=namespace, user_id=user_id, agent_id=agent_id)
         tail: list[Record] = []
         if session_id is not None and recent:
@@ -702,6 +728,7 @@ class Memory:
     def reindex(self, *, batch_size: int = 256) -> int:
         """Embed every live record that has no vector (after an embedding failure, or
         after switching models with `Memory.open_for_reindex`). Returns how many."""
+        batch_size = check_positive_int(batch_size, "batch_size", maximum=MAX_REINDEX_BATCH)
         done = 0
         while True:
             todo = self.store.missing_vectors(batch_size)
@@ -733,7 +760,11 @@ class Memory:
         """Write every record in scope (any status), with its vector and history, as
         JSON lines. Returns the number of records."""
         scope = make_scope(namespace, user_id, agent_id, session_id)
-        return transfer.export_jsonl(self.store, scope, _info(self.embedder), destination)
+        destination = check_destination(destination)
+        try:
+            return transfer.export_jsonl(self.store, scope, _info(self.embedder), destination)
+        except OSError as exc:  # the caller's file, not the store
+            raise InvalidInput(f"cannot write the export to {destination!r:.80}: {exc}") from exc
 
     def import_(
         self,
@@ -746,15 +777,20 @@ class Memory:
         are skipped. With `namespace`, every record moves into that namespace;
         without it, each keeps its own. Returns the number inserted."""
         target = None if namespace is None else make_scope(namespace).namespace
-        inserted = transfer.import_jsonl(
-            self.store,
-            source,
-            self._embed_records,
-            _info(self.embedder),
-            target,
-            actor,
-            self.max_text_bytes,
-        )
+        actor = check_actor(actor)
+        source = check_source(source)
+        try:
+            inserted = transfer.import_jsonl(
+                self.store,
+                source,
+                self._embed_records,
+                _info(self.embedder),
+                target,
+                actor,
+                self.max_text_bytes,
+            )
+        except (OSError, UnicodeDecodeError) as exc:  # the caller's file, not the store
+            raise InvalidInput(f"cannot read the export {source!r:.80}: {exc}") from exc
         if inserted:
             # Links are not exported: rebuild them (provenance, sessions, entities).
             for ns in [target] if target else self.store.namespaces():
@@ -794,7 +830,7 @@ def _as_messages(messages: Any) -> builtins.list[Any]:
     if isinstance(messages, (str, Mapping)):
         items = [messages]
     elif isinstance(messages, Iterable) and not isinstance(messages, (bytes, bytearray)):
-        items = list(messages)
+        items = list(itertools.islice(messages, MAX_BATCH + 1))
     else:
         raise InvalidInput(
             f"messages must be a str, a dict or a list of them, got {type(messages).__name__}"
@@ -802,14 +838,12 @@ def _as_messages(messages: Any) -> builtins.list[Any]:
     if not items:
         raise InvalidInput("messages is empty; give at least one message")
     if len(items) > MAX_BATCH:
-        raise InvalidInput(f"{len(items):,} messages in one add; send at most {MAX_BATCH:,}")
+        raise InvalidInput(f"over {MAX_BATCH:,} messages in one add; send at most {MAX_BATCH:,}")
     return items
 
 
 def _check_id(record_id: Any) -> str:
-    if not isinstance(record_id, str) or not 0 < len(record_id) <= 64:
-        raise InvalidInput(f"record id must be a non-empty str, got {record_id!r:.40}")
-    return record_id
+    return check_id(record_id, "record id")
 
 
 def _filters(
@@ -819,26 +853,10 @@ def _filters(
     metadata: Mapping[str, Any] | None,
     statuses: Iterable[str] = ("active",),
 ) -> Filters:
-    if isinstance(kinds, str):
-        kinds = [kinds]
-    if isinstance(statuses, str):
-        statuses = [statuses]
-    kind_tuple = None if kinds is None else tuple(check_kind(k) for k in kinds)
-    status_tuple = tuple(statuses)
-    for status in status_tuple:
-        if status not in STATUSES:
-            raise InvalidInput(f"status must be one of {', '.join(STATUSES)}; got {status!r:.40}")
-    meta = check_metadata(metadata, "metadata filter")
-    for key, value in meta.items():
-        if '"' in key or not isinstance(value, (str, int, float, bool, type(None))):
-            raise InvalidInput(
-                f"metadata filter {key!r}: keys must not contain '\"' and values must be "
-                "str, number, bool or None"
-            )
     return Filters(
-        kinds=kind_tuple,
-        statuses=status_tuple,
+        kinds=check_kinds(kinds),
+        statuses=check_statuses(statuses),
         since=check_time(since, "since"),
         until=check_time(until, "until"),
-        metadata=meta,
+        metadata=check_metadata_filter(metadata),
     )
