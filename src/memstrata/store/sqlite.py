@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import math
 import os
 import sqlite3
 import threading
@@ -58,7 +59,22 @@ _FTS_MIN_DEPTH = 200
 _ANN_SAVE_EVERY = 10_000  # graph changes between saves of its cache file
 _CHECKPOINT_WAIT_MS = 2_000
 _CACHE_RECORDS = 20_000  # decoded records kept for get_many
+_TIME_COLUMNS = {
+    "records": ("occurred_at", "recorded_at", "valid_from", "valid_to", "updated_at",
+                "last_hit_at"),
+    "history": ("at",),
+}  # fmt: skip
 GRAPH_IN_BACKGROUND = True  # tests switch it off to make builds deterministic
+
+
+def _occurred(stored: Any) -> float:
+    """A row's time for the index's time filters. NaN if it cannot be read: the row
+    then falls outside every time filter but is still found by the others, so one
+    unreadable row never stops the index for the rows (and tenants) beside it."""
+    try:
+        return parse_stored_time(stored).timestamp()
+    except (ValueError, TypeError, AttributeError, OverflowError):
+        return math.nan
 
 
 class SQLiteStore(DerivedState):
@@ -90,6 +106,7 @@ class SQLiteStore(DerivedState):
         self._embedder: EmbedderInfo | None = None
         self._wal_dirty = False  # a purge could not empty the -wal file yet
         self._graph_thread: threading.Thread | None = None
+        self._index_failures = 0  # syncs after a commit that failed (see _write)
         self._closed = False
         try:
             self._setup(migrate)
@@ -140,9 +157,26 @@ class SQLiteStore(DerivedState):
                     "INSERT OR REPLACE INTO meta (key, value) VALUES ('schema_version', ?)",
                     (str(SCHEMA_VERSION),),
                 )
+            if self._meta("times_padded", conn) is None:
+                self._pad_years(conn)
         raw = self._meta("embedder")
         self._embedder = EmbedderInfo(**json.loads(raw)) if raw else None
         self._store_id = self._meta("store_id")
+
+    def _pad_years(self, conn: sqlite3.Connection) -> None:
+        """Files written before `format_time` padded years below 1000 may hold times
+        such as `999-12-31T…`, which sort wrong: pad them, once per file."""
+        seq = self._next_seq(conn)
+        for table, columns in _TIME_COLUMNS.items():
+            for column in columns:
+                unpadded = " OR ".join(f"{column} GLOB '{'[0-9]' * n}-*'" for n in (1, 2, 3))
+                extra = ", seq = ?" if table == "records" else ""
+                conn.execute(
+                    f"UPDATE {table} SET {column} = substr('000' || {column}, -27){extra} "
+                    f"WHERE {unpadded}",
+                    (seq,) if extra else (),
+                )
+        conn.execute("INSERT INTO meta (key, value) VALUES ('times_padded', '1')")
 
     def _schema_version(self, conn: sqlite3.Connection) -> int:
         has_meta = conn.execute(
@@ -243,8 +277,18 @@ class SQLiteStore(DerivedState):
                 raise BackendError(f"{self.path}: commit failed: {exc}") from exc
             if self._index is not None:
                 # Keep a loaded index current now, so that writers pay for indexing
-                # and the next search does not.
-                self._sync_index()
+                # and the next search does not. The write is committed: nothing here may
+                # report it as failed (a caller would retry and store it twice); a sync
+                # that fails is counted and warned about, and the next search syncs again.
+                try:
+                    self._sync_index()
+                except Exception as exc:
+                    self._index_failures += 1
+                    warnings.warn(
+                        f"{self.path}: the vector index could not take the last write "
+                        f"({exc!r}); it is stored, and the next search catches up",
+                        stacklevel=3,
+                    )
 
     def _next_seq(self, conn: sqlite3.Connection) -> int:
         row = conn.execute(
@@ -688,6 +732,10 @@ class SQLiteStore(DerivedState):
                 params,
             ).fetchone()[0]
             counters = self._counters()
+        if self._index_failures:
+            counters["index_sync_failures"] = counters.get("index_sync_failures", 0) + (
+                self._index_failures
+            )
         counts: dict[str, dict[str, int]] = {}
         for kind, status, n in by_kind:
             counts.setdefault(kind, {})[status] = n
@@ -882,7 +930,7 @@ class SQLiteStore(DerivedState):
                     agent_id=r[5],
                     session_id=r[6],
                     kind=r[7],
-                    occurred=parse_stored_time(r[8]).timestamp(),
+                    occurred=_occurred(r[8]),
                     seq=r[9],
                     derived=bool(r[10]),
                 )
