@@ -174,12 +174,47 @@ def bump(path: str, record_id: str, times: str) -> None:
     _emit("DONE")
 
 
+def cascade_kill(path: str, op: str, record_id: str, kill_at: str) -> None:
+    """Run one `op` (delete, purge or update) on a turn, killing this process with
+    SIGKILL just before the writer's statement number `kill_at` (0: never). Prints
+    how many statements the op ran."""
+    import signal
+
+    m = Memory(path, embedder="hash")
+    count = 0
+
+    def trace(sql: str) -> None:
+        nonlocal count
+        count += 1
+        if count == int(kill_at):
+            os.kill(os.getpid(), signal.SIGKILL)
+
+    # Reaches into the store's connection: there is no public hook inside a write.
+    m.store._conn.set_trace_callback(trace)
+    if op == "update":
+        m.update(record_id, text=CASCADE_UPDATE, user_id="u")
+    else:
+        getattr(m, op)(record_id, user_id="u")
+    m.store._conn.set_trace_callback(None)
+    _emit({"statements": count})
+    m.close()
+
+
+CASCADE_TURN = {
+    "name": "Quenby",
+    "content": "I adopted a dog called Zorblix. Zorblix sleeps all day. I walk Zorblix "
+    "in the park. My sister Mirelda visits Zorblix on Sundays.",
+}
+CASCADE_UPDATE = "I adopted a cat called Pemberly. Pemberly sleeps all day."
+
+
 MODES = {
     "crash_writer": crash_writer,
     "writer": writer,
     "reader": reader,
     "mutate": mutate,
     "bump": bump,
+    "cascade_kill": cascade_kill,
 }
 
 if __name__ == "__main__":

@@ -10,9 +10,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from memstrata.embed import onnx
 from memstrata.embed.base import Embedder
 from memstrata.embed.onnx import DEFAULT_MODEL_DIR, MiniLMEmbedder, window_starts
-from memstrata.errors import ConfigError, InvalidInput
+from memstrata.errors import ConfigError, EmbeddingError, InvalidInput
 
 pytestmark = pytest.mark.model  # every test here uses the real packaged model files
 
@@ -131,22 +132,30 @@ def model_copy(tmp_path: Path) -> Path:
     return target
 
 
-def test_corrupted_model_file_raises_config_error(model_copy: Path) -> None:
+def test_corrupted_model_file_is_an_embedding_error_until_it_is_fixed(
+    model_copy: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     model = model_copy / "model.onnx"
-    data = bytearray(model.read_bytes())
+    good = model.read_bytes()
+    data = bytearray(good)
     data[len(data) // 2] ^= 0xFF
     model.write_bytes(bytes(data))
 
     e = MiniLMEmbedder(model_dir=model_copy)  # identity still comes from the manifest
     assert e.fingerprint == MiniLMEmbedder().fingerprint
-    with pytest.raises(ConfigError, match=r"model\.onnx.*corrupt.*reinstall"):
+    with pytest.raises(EmbeddingError, match=r"model\.onnx.*corrupt.*reinstall"):
         e.embed(["anything"])
+    model.write_bytes(good)
+    with pytest.raises(EmbeddingError, match="corrupt"):  # remembered, not read again
+        e.embed(["anything"])
+    monkeypatch.setattr(onnx, "_RETRY_LOAD_S", 0.0)
+    assert e.embed(["anything"]).shape == (1, e.dim)  # loaded once the file is whole
 
 
-def test_corrupted_tokenizer_raises_config_error(model_copy: Path) -> None:
+def test_corrupted_tokenizer_is_an_embedding_error(model_copy: Path) -> None:
     tokenizer = model_copy / "tokenizer.json"
     tokenizer.write_text(tokenizer.read_text(encoding="utf-8").replace("lisbon", "lisbom"))
-    with pytest.raises(ConfigError, match=r"tokenizer\.json.*corrupt"):
+    with pytest.raises(EmbeddingError, match=r"tokenizer\.json.*corrupt"):
         MiniLMEmbedder(model_dir=model_copy).embed(["anything"])
 
 

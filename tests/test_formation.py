@@ -360,11 +360,13 @@ def test_a_long_session_is_cut_into_bounded_episodes(
     assert all(len([p for p in parts[t.id] if not p.startswith("topic:")]) == 1 for t in turns)
 
 
-def test_a_formation_error_reaches_only_its_own_add(
+def test_a_formation_error_never_fails_a_stored_add(
     memory: Memory, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Inline formation of a group-committed batch: one add's failing formation is
-    raised to that add's caller only; every add's turn is stored exactly once."""
+    """Inline formation of a group-committed batch: an add whose formation fails
+    after its turns are committed returns them (a caller told it failed would store
+    it again); the failure is counted and warned about, and its mark stays for the
+    next process. Every add's turn is stored exactly once."""
     insert_many, held = memory.store.insert_many, threading.Event()
     form = memory._formations.form
 
@@ -382,10 +384,14 @@ def test_a_formation_error_reaches_only_its_own_add(
     monkeypatch.setattr(memory.store, "insert_many", insert)
     monkeypatch.setattr(memory._formations, "form", failing_form)
     texts = ["first turn", "bad formation", *(f"turn {n} about trains" for n in range(5))]
-    errors = _add_behind_the_first(memory, texts, held)
-    assert list(errors) == ["bad formation"] and isinstance(errors["bad formation"], BackendError)
+    with pytest.warns(UserWarning, match="formation of 1 stored turns failed.*disk is full"):
+        errors = _add_behind_the_first(memory, texts, held)
+    assert errors == {}
     stored = memory.list(user_id="u", kinds=["event"], limit=100).records
     assert sorted(r.text for r in stored) == sorted(texts)  # each once, the bad one too
+    assert memory.stats()["counters"]["formation_failures"] == 1
+    owed = memory._formations.marks()
+    assert [m.ids for m in owed] == [[r.id for r in stored if r.text == "bad formation"]]
 
 
 def _file_bytes(db_path: Path) -> bytes:

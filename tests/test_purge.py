@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import sqlite3
+import time
 from pathlib import Path
 
 import pytest
 
-from memstrata import Memory
+from memstrata import Memory, Scope
 from memstrata.retrieve import vectors
 from memstrata.store import sqlite
 
@@ -16,19 +17,59 @@ def _bytes_on_disk(db_path: Path) -> bytes:
     return b"".join(p.read_bytes() for p in db_path.parent.iterdir() if p.is_file())
 
 
-def test_purge_with_a_reader_holding_a_snapshot_warns_and_wipes_on_close(db_path: Path) -> None:
+def test_purge_with_a_reader_holding_a_snapshot_wipes_once_the_reader_moves_on(
+    db_path: Path,
+) -> None:
     m = Memory(db_path, embedder="hash")
     [r] = m.add("hunter2zebra is my password")
     m.add("something else")
     reader = sqlite3.connect(db_path)
     reader.execute("BEGIN")
     reader.execute("SELECT count(*) FROM records").fetchone()
-    with pytest.warns(UserWarning, match="stay in the -wal file"):
-        m.purge(r.id)
+    m.purge(r.id)  # returns although the reader still holds its old snapshot
+    m.add("a write right after the purge")
+    assert b"hunter2zebra" in _bytes_on_disk(db_path)  # the WAL still holds it
     reader.rollback()
     reader.close()
-    m.close()
+    deadline = time.monotonic() + 10
+    while b"hunter2zebra" in _bytes_on_disk(db_path) and time.monotonic() < deadline:
+        time.sleep(0.05)  # the store retries in the background, without a close
     assert b"hunter2zebra" not in _bytes_on_disk(db_path)
+    m.close()
+
+
+def test_a_reader_that_never_moves_on_is_warned_about_on_close(db_path: Path) -> None:
+    m = Memory(db_path, embedder="hash")
+    [r] = m.add("hunter2zebra is my password")
+    reader = sqlite3.connect(db_path)
+    reader.execute("BEGIN")
+    reader.execute("SELECT count(*) FROM records").fetchone()
+    m.purge(r.id)
+    with pytest.warns(UserWarning, match="stay in the -wal file"):
+        m.close()
+    reader.rollback()
+    reader.close()
+    with Memory(db_path, embedder="hash"):
+        pass  # the next process to open and close the file empties the WAL
+    assert b"hunter2zebra" not in _bytes_on_disk(db_path)
+
+
+def test_a_purge_and_its_cascade_empty_the_wal_once(
+    memory: Memory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    [turn] = memory.add(
+        {"name": "Quenby", "content": "I adopted a dog. I live in Porto. I work at a bakery."},
+        user_id="u", session_id="s",
+    )  # fmt: skip
+    derived = memory.store.linked([turn.id], "evidence", reverse=True)[turn.id]
+    assert len(derived) >= 3
+    calls: list[int] = []
+    checkpoint = memory.store._checkpoint
+    monkeypatch.setattr(memory.store, "_checkpoint",
+                        lambda **kw: calls.append(1) or checkpoint(**kw))  # fmt: skip
+    memory.purge(turn.id, user_id="u")
+    assert calls == [1]
+    assert all(memory.store.get(i, Scope(), include_gone=True).status == "purged" for i in derived)
 
 
 def test_purge_seen_by_another_memory_drops_its_graph(

@@ -6,6 +6,7 @@ Output is JSON when piped (or with --json) and a table for people otherwise.
 from __future__ import annotations
 
 import json
+import sqlite3
 import sys
 import tempfile
 import time
@@ -21,6 +22,7 @@ from rich.table import Table
 from memstrata.config import default_db_path, default_embedder_spec, parse_assignments
 from memstrata.errors import InvalidInput, MemstrataError, NotFound
 from memstrata.memory import Memory
+from memstrata.store.integrity import backup_file, check_file
 from memstrata.types import HistoryEntry, Hit, Record
 
 app = typer.Typer(
@@ -512,6 +514,52 @@ def migrate() -> None:
     except MemstrataError as exc:
         _fail(exc)
     _out.print(f"{path} is up to date")
+
+
+@app.command()
+def check(
+    quick: Annotated[
+        bool, typer.Option("--quick", help="Check the pages only (faster on large files).")
+    ] = False,
+) -> None:
+    """Check that a store file is whole: SQLite's integrity check of every page and
+    index, the tables a store has, and the full-text index against the records.
+    Exits 1 and lists the problems if there are any."""
+    path = state.db or default_db_path()
+    problems = check_file(path, full=not quick)
+    if _want_json():
+        _emit({"path": str(path), "ok": not problems, "problems": problems})
+    elif problems:
+        _err.print(f"{path} is damaged:", markup=False)
+        for problem in problems:
+            _err.print(f"  {problem}", markup=False)
+        _err.print("restore it from a backup (`memstrata backup` makes one)", markup=False)
+    else:
+        _out.print(f"{path}: ok")
+    if problems:
+        raise typer.Exit(1)
+
+
+@app.command()
+def backup(
+    dest: Annotated[Path, typer.Argument(help="Where to write the copy (a new file).")],
+) -> None:
+    """Copy the store to DEST while it is in use (SQLite's online backup: a consistent
+    snapshot), and check the copy."""
+    path = state.db or default_db_path()
+    if not path.is_file():
+        _fail(InvalidInput(f"{path} does not exist; give the store with --db"))
+    source = sqlite3.connect(path)
+    try:
+        backup_file(source, dest)
+    except MemstrataError as exc:
+        _fail(exc)
+    finally:
+        source.close()
+    if _want_json():
+        _emit({"backup": str(dest), "bytes": dest.stat().st_size})
+    else:
+        _out.print(f"{path} copied to {dest} ({dest.stat().st_size:,} bytes)")
 
 
 _DEMO = [

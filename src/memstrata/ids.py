@@ -6,7 +6,7 @@ import os
 import threading
 import time
 import uuid
-from datetime import datetime, timezone
+from datetime import date, datetime, timedelta, timezone
 
 _lock = threading.Lock()
 _last_ms = 0
@@ -38,15 +38,27 @@ def new_id() -> str:
     return str(uuid.UUID(int=value))
 
 
-TIME_FORMAT = "%Y-%m-%dT%H:%M:%S.%fZ"
-
-
 def format_time(moment: datetime) -> str:
-    """The one stored form of a time: UTC, microseconds, a trailing Z. Strings in
-    this form sort in time order, which the stores rely on."""
+    """The one stored form of a time: UTC, a four-digit year, microseconds, a trailing
+    Z (`0999-12-31T00:00:00.000000Z`). Strings in this form sort in time order, which
+    the stores rely on. (strftime's %Y does not pad years below 1000.)"""
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=timezone.utc)
-    return moment.astimezone(timezone.utc).strftime(TIME_FORMAT)
+    utc = moment.astimezone(timezone.utc).replace(tzinfo=None)
+    return utc.isoformat(timespec="microseconds") + "Z"
+
+
+def day_start(day: date) -> str:
+    """The stored form of the midnight that starts `day`."""
+    return f"{day.isoformat()}T00:00:00.000000Z"
+
+
+def day_end(day: date) -> str:
+    """The stored form of the midnight after `day`, an exclusive end; for the
+    calendar's last day, which has no day after, its last microsecond."""
+    if day == date.max:
+        return "9999-12-31T23:59:59.999999Z"
+    return day_start(day + timedelta(days=1))
 
 
 def now() -> str:
@@ -54,5 +66,14 @@ def now() -> str:
 
 
 def parse_stored_time(text: str) -> datetime:
+    """A stored time as an aware UTC datetime; ValueError if `text` is not one. Also
+    reads the unpadded years (`999-12-31T…`) that files written before the fix hold
+    until `SQLiteStore` repairs them on open."""
     # fromisoformat reads the stored form ~20x faster than strptime.
-    return datetime.fromisoformat(text[:-1]).replace(tzinfo=timezone.utc)
+    try:
+        return datetime.fromisoformat(text[:-1]).replace(tzinfo=timezone.utc)
+    except ValueError:
+        year, dash, rest = text.partition("-")
+        if not (dash and year.isdigit() and len(year) < 4 and text.endswith("Z")):
+            raise
+        return datetime.fromisoformat(f"{int(year):04d}-{rest[:-1]}").replace(tzinfo=timezone.utc)

@@ -31,7 +31,7 @@ from memstrata.retrieve.fusion import rrf
 from memstrata.retrieve.query import analyse
 from memstrata.store.base import EmbedderInfo, Filters, Store
 from memstrata.store.sqlite import SQLiteStore
-from memstrata.types import HistoryEntry, Hit, Page, Record, Scope
+from memstrata.types import HistoryEntry, Hit, Hits, Page, Record, Scope
 from memstrata.validate import (
     MESSAGE_FIELDS,
     check_actor,
@@ -202,7 +202,17 @@ class Memory:
             )
             vectors = None
         self._commit(_Add(records, vectors, actor))
+        if vectors is None:
+            self._count_after_commit("embedding_failures", len(records))
         return records
+
+    def _count_after_commit(self, name: str, n: int) -> None:
+        """Count something a committed write went through; the write stays a success
+        whatever happens here (a caller told otherwise would store it again)."""
+        try:
+            self.store.count(name, n)
+        except Exception as exc:
+            warnings.warn(f"could not count {name} ({exc!r})", stacklevel=3)
 
     def _commit(self, add: _Add) -> None:
         """Store `add` with the adds that queued beside it, in one transaction (group
@@ -235,19 +245,26 @@ class Memory:
             return
         for add in batch:
             add.done = True  # stored, whatever formation does next
-        for add, job in zip(batch, jobs):
+        for job in jobs:
             if self._worker is not None:
                 # Jobs run in the order the adds stored their turns (FIFO, one worker).
                 self._worker.submit(job)
-                continue
-            try:
-                self._formations.form(job)
-            except Exception as exc:  # the add's own caller hears of it, no other
-                add.error = exc
+            else:
+                self._form(job)
+
+    def _form(self, job: Job) -> None:
+        """Form a stored add's job inline. The turns are committed: a formation that
+        fails is counted and warned about, never raised (the caller would take its
+        stored add for a failed one and store it again), and its marks stay, so the
+        next process to open the store tries again."""
+        try:
+            self._formations.form(job)
+        except Exception as exc:
+            self._formations.failed(exc, len(job.records))
 
     def _form_now(self, job: Job) -> None:
         with self._write_lock:
-            self._formations.form(job)
+            self._form(job)
 
     def _insert_adds(self, batch: Sequence[_Add]) -> builtins.list[Job]:
         last: dict[Scope, Record] = {}  # each session's newest turn, this batch's included
@@ -361,21 +378,29 @@ class Memory:
         if text is not None:
             revised = dataclasses.replace(current, text=changes["text"])
             vector = self._embed_records([revised])[0]
+        reform = text is not None or occurred_at is not None
         with self._formations.lock:
-            record = self.store.revise(
-                record_id,
-                scope,
-                lambda _: changes,
-                vector,
-                op="update",
-                expected_version=expected_version,
-                actor=actor,
-            )
-            if text is not None or occurred_at is not None:
-                # Derived memories carry the old words or dates: replace them.
-                self._drop_derived(record.id, scope.namespace, purge=False)
-                if record.kind == "event":
-                    self._formations.form(Job([record], None, [], {}))
+            with self.store.atomic():  # the new version and its cascade, or neither
+                record = self.store.revise(
+                    record_id,
+                    scope,
+                    lambda _: changes,
+                    vector,
+                    op="update",
+                    expected_version=expected_version,
+                    actor=actor,
+                )
+                job = None
+                if reform:
+                    # Derived memories carry the old words or dates: replace them. The
+                    # formation the new version is owed is marked with it, so that a
+                    # process killed before it runs leaves it to the next one.
+                    self._drop_derived(record.id, scope.namespace, purge=False)
+                    if record.kind == "event":
+                        job, marks = self._formations.job([record], None, [], {})
+                        self.store.set_state(marks)
+            if job is not None:
+                self._form(job)
         return record
 
     def delete(
@@ -388,28 +413,36 @@ class Memory:
         session_id: str | None = None,
         actor: str | None = None,
     ) -> Record:
-        """Tombstone a record: gone from search, get and list; kept in history.
-        Use `purge` to erase its content."""
+        """Tombstone a record and every memory derived from it (its facts, the
+        episode summaries that quote it, the profiles that hold those facts), all in
+        one transaction: gone from search, get and list; kept in history. Deleting a
+        record that is already gone returns its tombstone and finishes the job (what
+        was derived from it goes too). Use `purge` to erase its content."""
         scope = make_scope(namespace, user_id, agent_id, session_id)
         record_id = _check_id(record_id)
         actor = check_actor(actor)
-        with self._formations.lock:
-            record = self.store.revise(
-                _check_id(record_id),
-                scope,
-                lambda _: {"status": "deleted"},
-                None,
-                op="delete",
-                expected_version=None,
-                actor=actor,
-            )
+        with self._formations.lock, self.store.atomic():
+            try:
+                record = self.store.revise(
+                    record_id,
+                    scope,
+                    lambda _: {"status": "deleted"},
+                    None,
+                    op="delete",
+                    expected_version=None,
+                    actor=actor,
+                )
+            except NotFound:
+                record = self.store.get(record_id, scope, include_gone=True)
+                if record.status not in ("deleted", "purged"):
+                    raise
             self._drop_derived(record.id, scope.namespace, purge=False)
         return record
 
     def _drop_derived(self, record_id: str, namespace: str, *, purge: bool) -> None:
         """Delete (or purge) every derived memory that carries this record's content:
         its facts, the episode summaries that quote it, the profiles that hold those
-        facts, recursively."""
+        facts, recursively. Callers run it in the transaction of the change itself."""
         todo, seen = [record_id], {record_id}
         while todo:
             carriers = self.store.linked(todo, "evidence", reverse=True)
@@ -425,7 +458,7 @@ class Memory:
                                           lambda _: {"status": "deleted"}, None, op="delete",
                                           expected_version=None, actor="formation")  # fmt: skip
                 except NotFound:
-                    continue  # already gone
+                    continue  # gone already (deleted: a purge still erases it)
 
     def purge(
         self,
@@ -437,13 +470,16 @@ class Memory:
         session_id: str | None = None,
         actor: str | None = None,
     ) -> None:
-        """Erase a record's content, metadata and vector, here and in its history
-        (privacy erasure). The erasure itself is recorded."""
+        """Erase a record's content (text, speaker, metadata, tags, vector), here and in
+        its history, and erase every memory derived from it the same way, in one
+        transaction (privacy erasure): the names of the people and things it spoke of
+        leave the file with it, unless other memories still name them. The erasure
+        itself is recorded. Purging again is harmless and finishes an older erasure."""
         scope = make_scope(namespace, user_id, agent_id, session_id)
         record_id = _check_id(record_id)
         actor = check_actor(actor)
-        with self._formations.lock:
-            self.store.purge(_check_id(record_id), scope, actor=actor)
+        with self._formations.lock, self.store.atomic():
+            self.store.purge(record_id, scope, actor=actor)
             self._drop_derived(record_id, scope.namespace, purge=True)
 
     def feedback(
@@ -574,36 +610,42 @@ class Memory:
         if strategy != "bm25":
             # The query's embedding runs beside the full-text query (both release the GIL).
             dense_job = self._queries.submit(query)
+        notes: builtins.list[str] = []
         if strategy == "layered":
             info = analyse(query)
             found = layered.search(
-                self.store, query, lambda: self._query_vector(dense_job, required=False),
+                self.store, query, lambda: self._query_vector(dense_job, False, notes),
                 info, scope, filters, k + offset, self.settings,
             )[offset:]  # fmt: skip
             if self.settings.count_hits:
                 self.store.touch([e.record.id for e in found])
-            return [
+            return Hits([
                 Hit(record=copy.copy(e.record), score=e.score, sources=layered.as_sources(e),
                     facts=[copy.copy(f) for f in layered.fact_records(e)])
                 for e in found
-            ]  # fmt: skip
+            ], notes)  # fmt: skip
         ranked: dict[str, builtins.list[tuple[str, float]]] = {}
         if strategy in ("hybrid", "bm25"):
             ranked["bm25"] = self.store.text_search(query, scope, filters, depth)
-        vector = self._query_vector(dense_job, required=strategy == "dense")
+        vector = self._query_vector(dense_job, strategy == "dense", notes)
         if vector is not None:
             ranked["dense"] = self.store.vector_search(vector, scope, filters, depth)
         fused = rrf(ranked)[offset : offset + k]
         records = {r.id: r for r in self.store.get_many([f[0] for f in fused], scope)}
         if self.settings.count_hits:
             self.store.touch(list(records))
-        return [
+        hits = [
             Hit(record=records[i], score=score, sources=sources)
             for i, score, sources in fused
             if i in records
         ]
+        return Hits(hits, notes)
 
-    def _query_vector(self, job: Any, *, required: bool) -> np.ndarray | None:
+    def _query_vector(
+        self, job: Any, required: bool, notes: builtins.list[str]
+    ) -> np.ndarray | None:
+        """The query's vector; without one (the model failed), None and a note in
+        `notes` (and a warning), unless the search cannot go on without it."""
         if job is None:
             return None
         try:
@@ -611,7 +653,9 @@ class Memory:
         except EmbeddingError as exc:
             if required:
                 raise
-            warnings.warn(f"dense search skipped, full text only: {exc}", stacklevel=3)
+            note = f"dense search skipped, full text only: {exc}"
+            notes.append(note)
+            warnings.warn(note, stacklevel=4)
             return None
 
     def context(
@@ -660,7 +704,9 @@ class Memory:
             ("relevant", [h.record for h in hits]),
             ("recent", tail),
         ]
-        return assemble(sections, budget_tokens, token_counter or estimate_tokens)
+        context = assemble(sections, budget_tokens, token_counter or estimate_tokens)
+        context.warnings = list(getattr(hits, "warnings", []))
+        return context
 
     def _profiles(
         self, namespace: str, user_id: str | None, agent_id: str | None
@@ -706,7 +752,14 @@ class Memory:
     def warm_up(self) -> None:
         """Load what the first search would otherwise load: the embedding model and
         the vector index (a server calls this before it takes requests)."""
-        self.embedder.embed(["warm up"])
+        try:
+            self.embedder.embed(["warm up"])
+        except EmbeddingError as exc:  # served all the same: stored and found by full text
+            warnings.warn(
+                f"the embedding model failed ({exc}); adds are stored without vectors and "
+                "searches use full text until it works again",
+                stacklevel=2,
+            )
         if isinstance(self.store, SQLiteStore):
             self.store.load_index()
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -110,6 +111,16 @@ class Hit:
         if self.facts:
             out["facts"] = [f.to_dict() for f in self.facts]
         return out
+
+
+class Hits(list):  # type: ignore[type-arg]
+    """What `search` returns: a list of `Hit`s, best first, and `warnings`: what the
+    search could not do (dense search skipped when the embedding model fails, so the
+    hits come from full text alone)."""
+
+    def __init__(self, hits: Iterable[Hit] = (), warnings: Iterable[str] = ()) -> None:
+        super().__init__(hits)
+        self.warnings: list[str] = list(warnings)
 
 
 @dataclass

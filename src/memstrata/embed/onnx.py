@@ -12,6 +12,7 @@ import json
 import math
 import os
 import threading
+import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -30,6 +31,7 @@ _TOKEN_BUDGET = 16_384
 # Texts beyond this many characters are cut before tokenizing: bounds the tokenizer's time
 # and memory on pathological inputs (~1 MB is ~250k tokens, far more than 8 windows).
 _MAX_CHARS = 1_000_000
+_RETRY_LOAD_S = 60.0  # how long a failed load is remembered before the next try
 _REINSTALL = "reinstall memstrata (pip install --force-reinstall memstrata)"
 
 
@@ -117,6 +119,7 @@ class MiniLMEmbedder:
         self._input_names: frozenset[str] = frozenset()
         self._cls_id = self._sep_id = self._pad_id = 0
         self._lock = threading.Lock()
+        self._load_failure: tuple[float, EmbeddingError] | None = None
 
     def __repr__(self) -> str:
         return f"MiniLMEmbedder(name={self.name!r}, dim={self.dim}, model_dir='{self.model_dir}')"
@@ -124,11 +127,25 @@ class MiniLMEmbedder:
     # -- loading -------------------------------------------------------------------------
 
     def _ensure_loaded(self) -> None:
+        """Load the model on first use. A model that cannot be loaded (a damaged or
+        missing file) is an EmbeddingError, as a failed run is: the caller stores the
+        text without a vector and finds it by full text. The failure is remembered for
+        _RETRY_LOAD_S, so that each call does not read and hash the file again."""
         if self._session is not None:
             return
         with self._lock:
-            if self._session is None:  # another thread may have loaded it while we waited
+            if self._session is not None:  # another thread loaded it while we waited
+                return
+            failed = self._load_failure
+            if failed is not None and time.monotonic() - failed[0] < _RETRY_LOAD_S:
+                raise failed[1]
+            try:
                 self._load()
+            except ConfigError as exc:
+                error = EmbeddingError(str(exc))
+                self._load_failure = (time.monotonic(), error)
+                raise error from exc
+            self._load_failure = None
 
     def _load(self) -> None:
         tokenizer = self._load_tokenizer()

@@ -24,7 +24,6 @@ import threading
 import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
-from datetime import timedelta
 from typing import Any
 
 import numpy as np
@@ -35,7 +34,7 @@ from memstrata.form import episodes as episode_policy
 from memstrata.form.entities import entity_key, find_entities
 from memstrata.form.statements import statements
 from memstrata.form.times import TimeMention, annotate, find_times
-from memstrata.ids import new_id, now, parse_stored_time
+from memstrata.ids import day_end, day_start, new_id, now, parse_stored_time
 from memstrata.store.base import Link
 from memstrata.types import Record, Scope
 
@@ -81,8 +80,7 @@ def entity_link(scope: Scope, key: str) -> str:
 
 
 def _day_time(mention: TimeMention, end: bool) -> str:
-    day = mention.last + timedelta(days=1) if end else mention.first
-    return f"{day.isoformat()}T00:00:00.000000Z"
+    return day_end(mention.last) if end else day_start(mention.first)
 
 
 def facts_of(event: Record, addressee: str | None, known: Sequence[str]) -> list[Record]:

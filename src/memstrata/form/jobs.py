@@ -81,7 +81,25 @@ class Formations:
                 (*last.marks, *job.marks),
             )
         for job in merged:
-            self.form(job)
+            try:
+                self.form(job)
+            except Exception as exc:  # one job's failure never stops the others
+                self.failed(exc, len(job.records))
+
+    def failed(self, exc: BaseException, turns: int) -> None:
+        """A formation that raised: its turns are stored and searchable as they are;
+        its marks stay, so the next process to open the store tries again. Counted
+        (stats()["counters"]["formation_failures"]) and warned about."""
+        note = ""
+        try:
+            self.store.count("formation_failures")
+        except Exception as count_exc:  # e.g. the disk is full: the warning says both
+            note = f" (counting it failed too: {count_exc!r})"
+        warnings.warn(
+            f"formation of {turns} stored turns failed ({exc!r}){note}; the next process "
+            "to open the store tries again",
+            stacklevel=3,
+        )
 
     def form(self, job: Job) -> None:
         """Derive facts, episodes, profiles and topics from stored events. The events
@@ -118,12 +136,7 @@ class Formations:
             try:
                 run(self._owed(mark.namespace, mark.ids, mine))
             except Exception as exc:  # the store opens all the same; the mark stays
-                self.store.count("formation_failures")
-                warnings.warn(
-                    f"formation owed to {len(mark.ids)} stored turns failed ({exc!r}); "
-                    "the next process to open the store tries again",
-                    stacklevel=3,
-                )
+                self.failed(exc, len(mark.ids))
 
     def marks(self) -> list[pending.Mark]:
         """The formation owed, as the store's marks say (an unreadable one is dropped:

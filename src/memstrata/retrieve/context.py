@@ -49,14 +49,18 @@ class Context:
     parts: list[ContextPart] = field(default_factory=list)
     tokens: int = 0
     budget_tokens: int = 0
+    warnings: list[str] = field(default_factory=list)  # what its search could not do
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        out = {
             "text": self.text,
             "tokens": self.tokens,
             "budget_tokens": self.budget_tokens,
             "parts": [p.to_dict() for p in self.parts],
         }
+        if self.warnings:
+            out["warnings"] = list(self.warnings)
+        return out
 
 
 SECTION_TITLES = {

@@ -26,7 +26,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
-from datetime import date, datetime, timedelta, timezone
+from datetime import date, datetime, timezone
 from typing import Any
 
 import numpy as np
@@ -35,7 +35,7 @@ from memstrata.config import Settings
 from memstrata.evolve import salience as salience_policy
 from memstrata.evolve.topics import Topics
 from memstrata.form.formation import scope_key
-from memstrata.ids import parse_stored_time
+from memstrata.ids import day_end, day_start, parse_stored_time
 from memstrata.retrieve.query import QueryInfo, names_match
 from memstrata.store.base import Filters
 from memstrata.types import Record, Scope
@@ -156,8 +156,7 @@ def search(
 def _in_time(store: Any, scope: Scope, filters: Filters, span: tuple[date, date]) -> list[Record]:
     """The newest TIME_DEPTH memories (as stored) that occurred in the span, and the
     turns whose facts held in it ("yesterday" said the day after)."""
-    since = f"{span[0].isoformat()}T00:00:00.000000Z"
-    until = f"{(span[1] + timedelta(days=1)).isoformat()}T00:00:00.000000Z"
+    since, until = day_start(span[0]), day_end(span[1])
     if filters.since is not None:
         since = max(since, filters.since)
     if filters.until is not None:

@@ -7,6 +7,7 @@ tests/test_store_contract.py run every backend through the same steps.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -60,9 +61,13 @@ class Store(Protocol):
 
     def set_vectors(self, ids: Sequence[str], vectors: np.ndarray) -> None: ...
 
-    def get(self, record_id: str, scope: Scope) -> Record:
-        """The record if it is in `scope` (any status but purged content); NotFound
-        otherwise, whether it does not exist or belongs to another scope."""
+    def get(self, record_id: str, scope: Scope, *, include_gone: bool = False) -> Record:
+        """The live record if it is in `scope` (deleted and purged ones too with
+        `include_gone`); NotFound otherwise, whether it does not exist or belongs to
+        another scope."""
+
+    def atomic(self) -> AbstractContextManager[None]:
+        """A block whose writes (on this thread) commit together or not at all."""
 
     def get_many(
         self, record_ids: Sequence[str], scope: Scope, *, shared: bool = False

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
@@ -183,6 +183,11 @@ class DerivedState:
             return (
                 conn.execute("UPDATE state SET key = ? WHERE key = ?", (new_key, key)).rowcount == 1
             )
+
+    def set_state(self, items: Mapping[str, bytes]) -> None:
+        with self._write() as conn:
+            conn.executemany("INSERT OR REPLACE INTO state (key, value) VALUES (?, ?)",
+                             list(items.items()))  # fmt: skip
 
     def forget_state(self, keys: Sequence[str]) -> None:
         if keys:

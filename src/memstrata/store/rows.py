@@ -124,5 +124,5 @@ def redact(snapshot: str | None) -> str | None:
     if snapshot is None:
         return None
     data = json.loads(snapshot)
-    data.update(text=REDACTED, metadata={}, entities=[], tags=[])
+    data.update(text=REDACTED, speaker=None, metadata={}, entities=[], tags=[])
     return json.dumps(data, ensure_ascii=False)

@@ -18,7 +18,10 @@ _SCOPE_TERMS = (
     "'0 a' || hex(coalesce(agent_id, '')) || '0 s' || hex(coalesce(session_id, '')) || '0'"
 )
 
-_INDEXED = "{r}.status NOT IN ('deleted', 'purged') AND {r}.source_ids = '[]'"
+# The records the full-text index holds: live ones as stored (derived records carry
+# their evidence's words, which are indexed already).
+INDEXED = "{r}.status NOT IN ('deleted', 'purged') AND {r}.source_ids = '[]'"
+FTS_TOKENIZE = "porter unicode61 remove_diacritics 2"
 
 # Each entry upgrades the schema from version i to i + 1.
 MIGRATIONS: list[list[str]] = [
@@ -151,12 +154,12 @@ MIGRATIONS: list[list[str]] = [
         "DROP TRIGGER records_fts_delete",
         "DROP TRIGGER records_fts_update",
         f"""CREATE TRIGGER records_fts_insert AFTER INSERT ON records
-           WHEN {_INDEXED.format(r="new")} BEGIN
+           WHEN {INDEXED.format(r="new")} BEGIN
              INSERT INTO records_fts (rowid, text, speaker, scope_terms)
              VALUES (new.rowid, new.text, new.speaker, new.scope_terms);
            END""",
         f"""CREATE TRIGGER records_fts_delete AFTER DELETE ON records
-           WHEN {_INDEXED.format(r="old")} BEGIN
+           WHEN {INDEXED.format(r="old")} BEGIN
              INSERT INTO records_fts (records_fts, rowid, text, speaker, scope_terms)
              VALUES ('delete', old.rowid, old.text, old.speaker, old.scope_terms);
            END""",
@@ -164,10 +167,10 @@ MIGRATIONS: list[list[str]] = [
            BEGIN
              INSERT INTO records_fts (records_fts, rowid, text, speaker, scope_terms)
              SELECT 'delete', old.rowid, old.text, old.speaker, old.scope_terms
-             WHERE {_INDEXED.format(r="old")};
+             WHERE {INDEXED.format(r="old")};
              INSERT INTO records_fts (rowid, text, speaker, scope_terms)
              SELECT new.rowid, new.text, new.speaker, new.scope_terms
-             WHERE {_INDEXED.format(r="new")};
+             WHERE {INDEXED.format(r="new")};
            END""",
     ],
     # 4: API keys for the server (`memstrata keys`). Only a hash of each secret is

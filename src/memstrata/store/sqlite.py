@@ -10,7 +10,11 @@ through a change counter: every write stamps the rows it touches with the next
 from __future__ import annotations
 
 import contextlib
+import dataclasses
+import functools
+import inspect
 import json
+import math
 import os
 import sqlite3
 import threading
@@ -19,7 +23,7 @@ import warnings
 from collections import OrderedDict
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 from readerwriterlock import rwlock
@@ -32,6 +36,7 @@ from memstrata.retrieve.vectors import VectorIndex, VectorRow
 from memstrata.store import fts
 from memstrata.store.base import EmbedderInfo, Filters, Link
 from memstrata.store.derived_state import DerivedState
+from memstrata.store.integrity import backend_error, backup_file, page_problems, shape_problems
 from memstrata.store.rows import (
     COLUMNS,
     INSERT,
@@ -56,11 +61,77 @@ _FTS_TERMS = 8
 _FTS_OVERSAMPLE = 3
 _FTS_MIN_DEPTH = 200
 _ANN_SAVE_EVERY = 10_000  # graph changes between saves of its cache file
-_CHECKPOINT_WAIT_MS = 2_000
+_CHECKPOINT_RETRY_S = 0.2  # between tries to empty the WAL after a purge
+_CLOSE_CHECKPOINT_WAIT_MS = 2_000  # close waits this long for readers of old snapshots
 _CACHE_RECORDS = 20_000  # decoded records kept for get_many
+_TIME_COLUMNS = {
+    "records": ("occurred_at", "recorded_at", "valid_from", "valid_to", "updated_at",
+                "last_hit_at"),
+    "history": ("at",),
+}  # fmt: skip
+# Files up to these sizes are checked at every open: every page and index, or pages.
+FULL_CHECK_MAX_BYTES = 8 * 2**20
+QUICK_CHECK_MAX_BYTES = 32 * 2**20
 GRAPH_IN_BACKGROUND = True  # tests switch it off to make builds deterministic
 
 
+T = TypeVar("T")
+
+
+def _file_bytes(path: Path) -> int:
+    return sum(p.stat().st_size for p in (path, Path(f"{path}-wal")) if p.exists())
+
+
+@dataclasses.dataclass
+class _Txn:
+    """What a write transaction did that needs work at its end."""
+
+    purged: bool = False  # erased content: rewrite the FTS index, checkpoint the WAL
+
+
+def _occurred(stored: Any) -> float:
+    """A row's time for the index's time filters. NaN if it cannot be read: the row
+    then falls outside every time filter but is still found by the others, so one
+    unreadable row never stops the index for the rows (and tenants) beside it."""
+    try:
+        return parse_stored_time(stored).timestamp()
+    except (ValueError, TypeError, AttributeError, OverflowError):
+        return math.nan
+
+
+def _backend_errors(cls: type[T]) -> type[T]:
+    """Every public method of `cls` raises BackendError, never a raw sqlite3 error
+    (a damaged page can surface in any read), with what to do about it."""
+
+    def wrap(method: Callable[..., Any]) -> Callable[..., Any]:
+        if inspect.isgeneratorfunction(method):
+
+            @functools.wraps(method)
+            def generate(self: Any, *args: Any, **kwargs: Any) -> Any:
+                try:
+                    yield from method(self, *args, **kwargs)
+                except sqlite3.Error as exc:
+                    raise backend_error(self.path, exc) from exc
+
+            return generate
+
+        @functools.wraps(method)
+        def call(self: Any, *args: Any, **kwargs: Any) -> Any:
+            try:
+                return method(self, *args, **kwargs)
+            except sqlite3.Error as exc:
+                raise backend_error(self.path, exc) from exc
+
+        return call
+
+    for name in dir(cls):
+        method = getattr(cls, name)
+        if not name.startswith("_") and inspect.isfunction(method):
+            setattr(cls, name, wrap(method))
+    return cls
+
+
+@_backend_errors
 class SQLiteStore(DerivedState):
     """`SQLiteStore(path)`: open (or create) a memstrata file."""
 
@@ -90,6 +161,8 @@ class SQLiteStore(DerivedState):
         self._embedder: EmbedderInfo | None = None
         self._wal_dirty = False  # a purge could not empty the -wal file yet
         self._graph_thread: threading.Thread | None = None
+        self._index_failures = 0  # syncs after a commit that failed (see _write)
+        self._checkpointer: threading.Thread | None = None  # retries after a purge
         self._closed = False
         try:
             self._setup(migrate)
@@ -107,6 +180,24 @@ class SQLiteStore(DerivedState):
             header = b""
         if header and header != b"SQLite format 3\x00":
             raise ConfigError(f"{self.path} is not a SQLite file; choose another path")
+        try:
+            self._open_file(migrate, exists=bool(header))
+        except sqlite3.Error as exc:
+            raise backend_error(self.path, exc, "cannot open the store") from exc
+
+    def _open_file(self, migrate: bool, *, exists: bool) -> None:
+        size = _file_bytes(self.path) if exists else 0
+        if exists and size <= QUICK_CHECK_MAX_BYTES:
+            # A damaged file is refused before it takes a write. Cheap at these sizes
+            # (the full check ~4 ms a MiB, the quick one, pages only, ~2 ms); larger
+            # files are checked by `memstrata check`.
+            problems = page_problems(self._conn, full=size <= FULL_CHECK_MAX_BYTES)
+            if problems:
+                raise BackendError(
+                    f"{self.path} is damaged ({'; '.join(problems[:3])}); run `memstrata "
+                    f"check --db {self.path}` for the full report, and restore it from a "
+                    "backup (`memstrata backup` makes one)"
+                )
         self._retry_locked(lambda: self._conn.execute("PRAGMA journal_mode = WAL"))
         self._conn.execute("PRAGMA synchronous = FULL")
         with self._write() as conn:
@@ -140,9 +231,36 @@ class SQLiteStore(DerivedState):
                     "INSERT OR REPLACE INTO meta (key, value) VALUES ('schema_version', ?)",
                     (str(SCHEMA_VERSION),),
                 )
+            if self._meta("times_padded", conn) is None:
+                self._pad_years(conn)
+        problems = shape_problems(self._conn)
+        if problems:
+            raise BackendError(
+                f"{self.path} is not a whole memstrata store ({'; '.join(problems)}); "
+                "restore it from a backup"
+            )
         raw = self._meta("embedder")
-        self._embedder = EmbedderInfo(**json.loads(raw)) if raw else None
+        try:
+            self._embedder = EmbedderInfo(**json.loads(raw)) if raw else None
+        except (ValueError, TypeError) as exc:
+            raise BackendError(f"{self.path}: the embedder it records is unreadable ({exc}); "
+                               "restore it from a backup") from None  # fmt: skip
         self._store_id = self._meta("store_id")
+
+    def _pad_years(self, conn: sqlite3.Connection) -> None:
+        """Files written before `format_time` padded years below 1000 may hold times
+        such as `999-12-31T…`, which sort wrong: pad them, once per file."""
+        seq = self._next_seq(conn)
+        for table, columns in _TIME_COLUMNS.items():
+            for column in columns:
+                unpadded = " OR ".join(f"{column} GLOB '{'[0-9]' * n}-*'" for n in (1, 2, 3))
+                extra = ", seq = ?" if table == "records" else ""
+                conn.execute(
+                    f"UPDATE {table} SET {column} = substr('000' || {column}, -27){extra} "
+                    f"WHERE {unpadded}",
+                    (seq,) if extra else (),
+                )
+        conn.execute("INSERT INTO meta (key, value) VALUES ('times_padded', '1')")
 
     def _schema_version(self, conn: sqlite3.Connection) -> int:
         has_meta = conn.execute(
@@ -168,7 +286,7 @@ class SQLiteStore(DerivedState):
                 return action()
             except sqlite3.OperationalError as exc:
                 if "locked" not in str(exc) or time.monotonic() > deadline:
-                    raise BackendError(f"{self.path}: {exc}") from exc
+                    raise backend_error(self.path, exc) from exc
                 time.sleep(0.05)
 
     def _meta(self, key: str, conn: sqlite3.Connection | None = None) -> str | None:
@@ -183,7 +301,7 @@ class SQLiteStore(DerivedState):
         read-only connection, opened on first use. Threads come and go (a server's
         pool retires idle ones): the connections of threads that ended are closed
         when a new one opens."""
-        if getattr(self._local, "writing", False):
+        if self._writing:
             return self._conn
         conn: sqlite3.Connection | None = getattr(self._local, "reader", None)
         if conn is None:
@@ -220,31 +338,67 @@ class SQLiteStore(DerivedState):
     @contextlib.contextmanager
     def _write(self) -> Iterator[sqlite3.Connection]:
         """One write transaction. BEGIN IMMEDIATE takes the write lock up front, so
-        two writers queue on the busy timeout instead of failing on upgrade."""
+        two writers queue on the busy timeout instead of failing on upgrade. Inside
+        `atomic()` (or another `_write` of this thread) it joins the transaction
+        under way: everything commits together, or nothing does."""
         with self._lock:
+            txn: _Txn | None = getattr(self._local, "txn", None)
+            if txn is not None:
+                yield self._conn
+                return
             self._retry_locked(lambda: self._conn.execute("BEGIN IMMEDIATE"))
-            outer = getattr(self._local, "writing", False)
-            self._local.writing = True
+            txn = self._local.txn = _Txn()
             try:
                 yield self._conn
+                if txn.purged:
+                    # Rewrites the full-text index so that no segment keeps erased terms.
+                    self._conn.execute("INSERT INTO records_fts (records_fts) VALUES ('optimize')")
             except BaseException as exc:
                 with contextlib.suppress(sqlite3.Error):
                     self._conn.execute("ROLLBACK")
                 if isinstance(exc, sqlite3.Error):
-                    raise BackendError(f"{self.path}: {exc}; nothing was written") from exc
+                    raise backend_error(self.path, exc, "nothing was written") from exc
                 raise
             finally:
-                self._local.writing = outer
+                self._local.txn = None
+                if txn.purged:
+                    with contextlib.suppress(sqlite3.Error):
+                        self._conn.execute("PRAGMA secure_delete = OFF")
             try:
                 self._conn.execute("COMMIT")
             except sqlite3.Error as exc:
                 with contextlib.suppress(sqlite3.Error):
                     self._conn.execute("ROLLBACK")
-                raise BackendError(f"{self.path}: commit failed: {exc}") from exc
+                raise backend_error(self.path, exc, "commit failed, nothing was written") from exc
+            # The write is committed: nothing below may report it as failed (a caller
+            # would retry and store it twice).
+            if txn.purged:
+                self._checkpoint_soon()
             if self._index is not None:
                 # Keep a loaded index current now, so that writers pay for indexing
-                # and the next search does not.
-                self._sync_index()
+                # and the next search does not. A sync that fails is counted and
+                # warned about, and the next search syncs again.
+                try:
+                    self._sync_index()
+                except Exception as exc:
+                    self._index_failures += 1
+                    warnings.warn(
+                        f"{self.path}: the vector index could not take the last write "
+                        f"({exc!r}); it is stored, and the next search catches up",
+                        stacklevel=3,
+                    )
+
+    @contextlib.contextmanager
+    def atomic(self) -> Iterator[None]:
+        """Every write of this thread inside the block in one transaction: a change
+        and the changes that follow from it (a turn's delete and its facts') commit
+        together, or none does. Reads inside see the writes so far."""
+        with self._write():
+            yield
+
+    @property
+    def _writing(self) -> bool:
+        return getattr(self._local, "txn", None) is not None
 
     def _next_seq(self, conn: sqlite3.Connection) -> int:
         row = conn.execute(
@@ -420,6 +574,11 @@ class SQLiteStore(DerivedState):
         return record
 
     def purge(self, record_id: str, scope: Scope, *, actor: str | None) -> None:
+        """Erase a record's content (text, speaker, metadata, entities, tags, vector)
+        here and in its history, and the links it names others by (an entity's name
+        lives in its key); keep its id, kind, scope and times as a tombstone, and
+        record the erasure. Inside `atomic()`, the full-text index is rewritten and
+        the WAL emptied once, when the transaction commits."""
         with self._lock:
             self._get(self._conn, record_id, scope, include_gone=True)
             # The graph and its cache file may hold the erased vector: drop both; the
@@ -430,52 +589,64 @@ class SQLiteStore(DerivedState):
                     self._index.drop_ann()
         with self._write() as conn:
             current = self._get(conn, record_id, scope, include_gone=True)
-            conn.execute("PRAGMA secure_delete = ON")
-            try:
-                seq = self._next_seq(conn)
-                conn.execute(
-                    "UPDATE records SET text = '', embedding = NULL, metadata = '{}', "
-                    "entities = '[]', tags = '[]', status = 'purged', version = version + 1, "
-                    "updated_at = ?, seq = ? WHERE id = ?",
-                    (now(), seq, record_id),
-                )
-                rows = conn.execute(
-                    "SELECT seq, before, after FROM history WHERE record_id = ?", (record_id,)
-                ).fetchall()
-                for hseq, before, after in rows:
-                    conn.execute(
-                        "UPDATE history SET before = ?, after = ? WHERE seq = ?",
-                        (redact(before), redact(after), hseq),
-                    )
-                self._log(conn, record_id, current.scope.namespace, "purge", None, None, actor)
-                # Rewrites the full-text index so that no segment keeps the erased terms.
-                conn.execute("INSERT INTO records_fts (records_fts) VALUES ('optimize')")
-            finally:
-                conn.execute("PRAGMA secure_delete = OFF")
-        if not self._checkpoint():
-            warnings.warn(
-                f"purged {record_id} from {self.path}, but another connection still reads an "
-                "older snapshot, so the erased bytes stay in the -wal file until the next "
-                "checkpoint (memstrata tries again on close)",
-                stacklevel=3,
+            txn: _Txn = self._local.txn
+            if not txn.purged:
+                conn.execute("PRAGMA secure_delete = ON")  # freed bytes are zeroed
+                txn.purged = True
+            seq = self._next_seq(conn)
+            conn.execute(
+                "UPDATE records SET text = '', speaker = NULL, embedding = NULL, "
+                "metadata = '{}', entities = '[]', tags = '[]', status = 'purged', "
+                "version = version + 1, updated_at = ?, seq = ? WHERE id = ?",
+                (now(), seq, record_id),
             )
+            rows = conn.execute(
+                "SELECT seq, before, after FROM history WHERE record_id = ?", (record_id,)
+            ).fetchall()
+            for hseq, before, after in rows:
+                conn.execute(
+                    "UPDATE history SET before = ?, after = ? WHERE seq = ?",
+                    (redact(before), redact(after), hseq),
+                )
+            # What it links to by name (`about` and `profile` links end at entity keys)
+            # or as evidence; the session's `next` chain stays, it holds only ids.
+            conn.execute("DELETE FROM links WHERE src = ? AND type != 'next'", (record_id,))
+            self._log(conn, record_id, current.scope.namespace, "purge", None, None, actor)
 
-    def _checkpoint(self) -> bool:
+    def _checkpoint_soon(self) -> None:
+        """Empty the WAL now if no reader holds an older snapshot, else retry in the
+        background until one can: erased bytes leave the -wal file as soon as the
+        readers move on, and no writer ever waits for them."""
+        if self._checkpoint():
+            return
+        if self._checkpointer is not None and self._checkpointer.is_alive():
+            return
+
+        def retry() -> None:
+            while not self._closed:
+                time.sleep(_CHECKPOINT_RETRY_S)
+                with self._lock:
+                    if self._closed or self._checkpoint():
+                        return
+
+        self._checkpointer = threading.Thread(target=retry, name="memstrata-checkpoint",
+                                              daemon=True)  # fmt: skip
+        self._checkpointer.start()
+
+    def _checkpoint(self, wait_ms: int = 0) -> bool:
         """Copy the WAL into the database and truncate it, so erased bytes leave the
-        -wal file. A reader holding an old snapshot blocks this; wait briefly, not for
-        the full busy timeout. Returns whether the WAL was emptied."""
+        -wal file. By default without waiting: a reader holding an old snapshot makes
+        it fail at once, and other writers never queue behind it. Returns whether the
+        WAL was emptied."""
         with self._lock:
-            self._conn.execute(f"PRAGMA busy_timeout = {_CHECKPOINT_WAIT_MS}")
+            self._conn.execute(f"PRAGMA busy_timeout = {wait_ms}")
             try:
                 busy, _, _ = self._conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
             except sqlite3.Error:
                 busy = 1
             finally:
                 self._conn.execute(f"PRAGMA busy_timeout = {int(_BUSY_TIMEOUT_S * 1000)}")
-            if busy:
-                self._wal_dirty = True
-            else:
-                self._wal_dirty = False
+            self._wal_dirty = bool(busy)
             return not busy
 
     def import_records(
@@ -524,9 +695,9 @@ class SQLiteStore(DerivedState):
             raise NotFound(f"record {record_id} was {record.status}")
         return record
 
-    def get(self, record_id: str, scope: Scope) -> Record:
+    def get(self, record_id: str, scope: Scope, *, include_gone: bool = False) -> Record:
         with self._lock:
-            return self._get(self._conn, record_id, scope, include_gone=False)
+            return self._get(self._conn, record_id, scope, include_gone=include_gone)
 
     def get_many(
         self, record_ids: Sequence[str], scope: Scope, *, shared: bool = False
@@ -540,7 +711,7 @@ class SQLiteStore(DerivedState):
             return []
         where, params = scope_sql(scope, by_id=True)
         found: dict[str, Record] = {}
-        if getattr(self._local, "writing", False):
+        if self._writing:
             # Inside a write transaction: what it changed is not committed, and the
             # cache holds committed states only.
             with self._lock:
@@ -688,10 +859,14 @@ class SQLiteStore(DerivedState):
                 params,
             ).fetchone()[0]
             counters = self._counters()
+        if self._index_failures:
+            counters["index_sync_failures"] = counters.get("index_sync_failures", 0) + (
+                self._index_failures
+            )
         counts: dict[str, dict[str, int]] = {}
         for kind, status, n in by_kind:
             counts.setdefault(kind, {})[status] = n
-        size = sum(p.stat().st_size for p in (self.path, Path(f"{self.path}-wal")) if p.exists())
+        size = _file_bytes(self.path)
         return {
             "path": str(self.path),
             "schema_version": SCHEMA_VERSION,
@@ -882,7 +1057,7 @@ class SQLiteStore(DerivedState):
                     agent_id=r[5],
                     session_id=r[6],
                     kind=r[7],
-                    occurred=parse_stored_time(r[8]).timestamp(),
+                    occurred=_occurred(r[8]),
                     seq=r[9],
                     derived=bool(r[10]),
                 )
@@ -958,25 +1133,53 @@ class SQLiteStore(DerivedState):
     def _ann_path(self) -> Path:
         return self.path.with_name(self.path.name + ".ann")
 
+    def backup(self, dest: str | os.PathLike[str]) -> None:
+        """Copy the store to `dest` (a new file) while it stays in use: a consistent
+        snapshot, checked before it is kept."""
+        source = sqlite3.connect(self.path, timeout=_BUSY_TIMEOUT_S)
+        try:
+            backup_file(source, dest)
+        finally:
+            source.close()
+
     def close(self) -> None:
+        """Save the graph cache, empty the WAL if a purge left it full, and close
+        every connection; what cannot be done is warned about, and the connections
+        are closed all the same."""
         # A graph build cannot be interrupted; let it finish so that no native code
         # still runs while the interpreter shuts down.
         with self._lock:
             self._closed = True
         self.wait_for_graph()
         with self._lock:
-            if self._index is not None:
-                # Catch up first, so that a purge made elsewhere drops the graph rather
-                # than being written back into the cache file.
-                self._sync_index()
-                if self._index.ann_dirty:
-                    with contextlib.suppress(OSError):  # a cache: a failed save costs a rebuild
-                        self._save_ann()
-            if self._wal_dirty:
-                self._checkpoint()
-            with contextlib.suppress(sqlite3.Error):
-                self._conn.execute("PRAGMA optimize")  # refreshes planner statistics cheaply
-            for reader in self._readers.values():
-                reader.close()
-            self._readers.clear()
-            self._conn.close()
+            try:
+                self._close_index()
+                if self._wal_dirty and not self._checkpoint(wait_ms=_CLOSE_CHECKPOINT_WAIT_MS):
+                    warnings.warn(
+                        f"{self.path}: another connection still reads a snapshot older than "
+                        "a purge, so the erased bytes stay in the -wal file until the next "
+                        "checkpoint (the next memstrata to open or write the file tries again)",
+                        stacklevel=3,
+                    )
+                with contextlib.suppress(sqlite3.Error):
+                    self._conn.execute("PRAGMA optimize")  # refreshes planner statistics
+            finally:
+                for reader in self._readers.values():
+                    reader.close()
+                self._readers.clear()
+                self._conn.close()
+
+    def _close_index(self) -> None:
+        if self._index is None:
+            return
+        try:
+            # Catch up first, so that a purge made elsewhere drops the graph rather than
+            # being written back into the cache file.
+            self._sync_index()
+        except Exception as exc:
+            AnnIndex.discard(self._ann_path)  # a cache: the next open rebuilds it
+            warnings.warn(f"{self.path}: graph cache dropped on close ({exc!r})", stacklevel=4)
+            return
+        if self._index.ann_dirty:
+            with contextlib.suppress(OSError):  # a cache: a failed save costs a rebuild
+                self._save_ann()
