@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import inspect
 import io
+import json
 import os
 import sqlite3
 import string
@@ -138,7 +139,7 @@ def _valid(name: str, ids: list[str], tmp: Path) -> st.SearchStrategy[Any]:
         "useful": st.booleans(),
         "token_counter": st.sampled_from([None, lambda text: len(text) // 4 + 1]),
         "destination": st.one_of(st.builds(io.StringIO), st.just(str(tmp / "export.jsonl"))),
-        "source": st.builds(lambda: io.StringIO(_EXPORT[0])),
+        "source": st.one_of(st.builds(lambda: io.StringIO(_EXPORT[0])), _damaged_export()),
         "timeout": st.floats(0, 0.5),
         "batch_size": st.integers(1, 300),
     }  # fmt: skip
@@ -146,6 +147,32 @@ def _valid(name: str, ids: list[str], tmp: Path) -> st.SearchStrategy[Any]:
 
 
 _EXPORT = [""]  # a valid export of the seeded store, for import_
+
+
+@st.composite
+def _damaged_export(draw: Any) -> io.StringIO:
+    """The seeded store's export under new ids (so that it would be inserted), with
+    one line changed: a field of its record or history entry set to any JSON value,
+    a field dropped, or the whole line replaced."""
+    fresh = str(draw(st.uuids()))
+    items = [json.loads(line) for line in _EXPORT[0].splitlines()]
+    for item in items:
+        body = item.get("record") or item.get("entry") or {}
+        for key in ("id", "record_id"):
+            if key in body:
+                body[key] = fresh + body[key][-4:]
+    number = draw(st.integers(0, len(items) - 1))
+    body = items[number].get("record") or items[number].get("entry") or items[number]
+    how = draw(st.sampled_from(["set", "set", "drop", "line"]))
+    key = draw(st.sampled_from(sorted(body)))
+    if how == "set":
+        body[key] = draw(JSON)
+    elif how == "drop":
+        del body[key]
+    lines = [json.dumps(item) for item in items]
+    if how == "line":
+        lines[number] = draw(TEXT)
+    return io.StringIO("\n".join(lines) + "\n")
 
 
 def stored_state(path: Path) -> list[list[tuple[Any, ...]]]:
@@ -160,7 +187,9 @@ def stored_state(path: Path) -> list[list[tuple[Any, ...]]]:
 @pytest.fixture(scope="module")
 def seeded(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Memory, Path]]:
     path = tmp_path_factory.mktemp("fuzz") / "fuzz.db"
-    with Memory(path, embedder="hash") as memory:
+    # A fuzzed destination may be any string: a relative path lands here, not in the checkout.
+    with pytest.MonkeyPatch.context() as patch, Memory(path, embedder="hash") as memory:
+        patch.chdir(path.parent)
         turns = [
             {"role": "user", "name": "alice", "content": "I moved to Lisbon in March"},
             {"role": "user", "name": "alice", "content": "Clara visits next weekend"},

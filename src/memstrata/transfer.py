@@ -16,12 +16,13 @@ from memstrata.errors import InvalidInput
 from memstrata.ids import now
 from memstrata.store.base import EmbedderInfo
 from memstrata.types import RECORD_FIELDS, HistoryEntry, Record, Scope
-from memstrata.validate import check_kind, check_metadata, check_scope_part, check_time
+from memstrata.validate import check_history_entry, check_record
 
 FORMAT = "memstrata-export"
 FORMAT_VERSION = 1
 _CHUNK = 1000
 _RECORD_FIELDS = frozenset(RECORD_FIELDS)
+_MAX_SNAPSHOT_BYTES = 8 * 1024 * 1024  # a history entry's before/after: a record as JSON
 
 
 @contextlib.contextmanager
@@ -139,17 +140,10 @@ def _record(data: Any, number: int, namespace: str | None, max_bytes: int) -> Re
         record = Record.from_dict(data)
     except (TypeError, KeyError) as exc:
         raise InvalidInput(f"line {number}: malformed record ({exc})") from None
-    check_kind(record.kind)
-    check_scope_part(record.scope.namespace, "namespace", required=True)
-    for name in ("user_id", "agent_id", "session_id"):
-        check_scope_part(getattr(record.scope, name), name)
-    for name in ("occurred_at", "recorded_at"):
-        if check_time(getattr(record, name), name) is None:
-            raise InvalidInput(f"line {number}: record has no {name}")
-    check_metadata(record.metadata)
-    if not isinstance(record.text, str) or len(record.text.encode("utf-8", "strict")) > max_bytes:
-        raise InvalidInput(f"line {number}: record text is not a str within the size limit")
-    return record
+    try:
+        return check_record(record, max_text_bytes=max_bytes)
+    except InvalidInput as exc:
+        raise InvalidInput(f"line {number}: {exc}") from None
 
 
 def _vector(encoded: Any, dim: int, number: int) -> np.ndarray | None:
@@ -168,6 +162,10 @@ def _history(data: Any, record: Record, number: int) -> HistoryEntry:
     if not isinstance(data, dict) or data.get("record_id") != record.id:
         raise InvalidInput(f"line {number}: history entry does not belong to the record before it")
     try:
-        return HistoryEntry(**data)
+        entry = HistoryEntry(**data)
     except TypeError as exc:
         raise InvalidInput(f"line {number}: malformed history entry ({exc})") from None
+    try:
+        return check_history_entry(entry, max_bytes=_MAX_SNAPSHOT_BYTES)
+    except InvalidInput as exc:
+        raise InvalidInput(f"line {number}: {exc}") from None

@@ -14,6 +14,7 @@ import math
 import os
 import re
 from collections.abc import Callable, Iterable, Mapping
+from dataclasses import replace
 from datetime import date, datetime, timedelta, timezone
 from itertools import islice
 from pathlib import Path
@@ -21,7 +22,7 @@ from typing import Any
 
 from memstrata.errors import InvalidInput
 from memstrata.ids import format_time
-from memstrata.types import KINDS, ROLES, STATUSES, Scope
+from memstrata.types import KINDS, ROLES, STATUSES, HistoryEntry, Record, Scope
 
 MESSAGE_FIELDS = frozenset({"role", "content", "name", "occurred_at", "metadata", "kind", "tags"})
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
@@ -463,3 +464,84 @@ def check_source(value: Any, field: str = "source") -> Any:
     if not found:
         raise InvalidInput(f"{field}: no file at {str(path)!r:.80}")
     return path
+
+
+def check_json_object(value: Any, field: str, *, max_bytes: int) -> dict[str, Any]:
+    """A JSON object of any keys and values JSON carries, within `max_bytes`."""
+    if not isinstance(value, Mapping):
+        raise InvalidInput(f"{field} must be a JSON object, got {type(value).__name__}")
+    _check_json_tree(value, field)
+    encoded = json.dumps(_plain(value), allow_nan=False, ensure_ascii=False)
+    if len(encoded.encode("utf-8")) > max_bytes:
+        raise InvalidInput(f"{field} is over {max_bytes:,} bytes as JSON")
+    result: dict[str, Any] = json.loads(encoded)
+    return result
+
+
+_COUNTERS = ("hits", "useful", "not_useful")
+_TIMES = ("occurred_at", "recorded_at", "valid_from", "valid_to", "last_hit_at", "updated_at")
+
+
+def check_record(record: Record, *, max_text_bytes: int) -> Record:
+    """A record read from outside (an export): every field of the type and form the
+    store keeps, times in the stored form. Returns the record as it will be stored."""
+    check_id(record.id, "id")
+    check_kind(record.kind)
+    make_scope(*record.scope.as_dict().values())
+    if not isinstance(record.text, str) or "\x00" in record.text:
+        raise InvalidInput("text must be a str with no NUL byte")
+    _unicode(record.text, "text")
+    if len(record.text.encode("utf-8")) > max_text_bytes:
+        raise InvalidInput(f"text is over the limit of {max_text_bytes:,} bytes")
+    times = {name: check_time(getattr(record, name), name) for name in _TIMES}
+    for name in ("occurred_at", "recorded_at"):
+        if times[name] is None:
+            raise InvalidInput(f"record has no {name}")
+    stored = replace(record, **times)  # type: ignore[arg-type]
+    check_role(record.role)
+    check_scope_part(record.speaker, "speaker")
+    if not isinstance(record.source_ids, list):
+        raise InvalidInput(f"source_ids must be a list of ids, got {describe(record.source_ids)}")
+    for source in record.source_ids:
+        check_id(source, "source_ids item")
+    if not isinstance(record.entities, list) or len(record.entities) > MAX_METADATA_VALUES:
+        raise InvalidInput(f"entities must be a list of names, got {describe(record.entities)}")
+    for name in record.entities:
+        check_scope_part(name, "entities item")
+    if isinstance(record.salience, bool) or not isinstance(record.salience, (int, float)):
+        raise InvalidInput(f"salience must be a number, got {describe(record.salience)}")
+    if not math.isfinite(record.salience):
+        raise InvalidInput(f"salience must be finite, got {record.salience}")
+    for name in _COUNTERS:
+        check_int(getattr(record, name), name, minimum=0, maximum=INT64[1])
+    check_int(record.version, "version", minimum=1, maximum=INT64[1])
+    if not isinstance(record.status, str) or record.status not in STATUSES:
+        raise InvalidInput(
+            f"status must be one of {', '.join(STATUSES)}; got {record.status!r:.40}"
+        )
+    return replace(
+        stored,
+        metadata=check_metadata(record.metadata),
+        tags=check_str_list(record.tags, "tags"),
+        salience=float(record.salience),
+    )
+
+
+def check_history_entry(entry: HistoryEntry, *, max_bytes: int) -> HistoryEntry:
+    """A history entry read from outside (an export)."""
+    check_int(entry.seq, "seq", minimum=0, maximum=INT64[1])
+    if not isinstance(entry.op, str) or not 0 < len(entry.op) <= 32 or _CONTROL.search(entry.op):
+        raise InvalidInput(f"op must be a short name such as 'update', got {describe(entry.op)}")
+    _unicode(entry.op, "op")
+    at = check_time(entry.at, "at")
+    if at is None:
+        raise InvalidInput("history entry has no time ('at')")
+    if entry.actor is not None:  # the engine's own "formation" is a fair actor here
+        if not isinstance(entry.actor, str) or len(entry.actor) > MAX_ACTOR_CHARS:
+            raise InvalidInput(f"actor must be a short str or null, got {describe(entry.actor)}")
+        _unicode(entry.actor, "actor")
+    before, after = (
+        None if snap is None else check_json_object(snap, name, max_bytes=max_bytes)
+        for name, snap in (("before", entry.before), ("after", entry.after))
+    )
+    return replace(entry, at=at, before=before, after=after)
