@@ -221,7 +221,7 @@ def test_list_pages_like_memory(served: Served) -> None:
 def test_update_delete_feedback_history_purge(served: Served) -> None:
     record = _seed(served.client)[0]
     updated = served.client.update(record.id, text="I moved to Porto in March",
-                                   expected_version=1, actor="tester")  # fmt: skip
+                                   expected_version=1)  # fmt: skip
     assert type(updated) is Record and updated.version == 2
     assert updated == served.memory.get(record.id, namespace=TENANT)
     rated = served.client.feedback(record.id, True)
@@ -229,7 +229,8 @@ def test_update_delete_feedback_history_purge(served: Served) -> None:
     history = served.client.history(record.id)
     assert all(type(e) is HistoryEntry for e in history)
     assert [e.op for e in history] == ["add", "update", "feedback"]
-    assert history[1].actor == "tester" and history[1].after is not None
+    key_id = served.secret.split("_")[1]  # ms_<key id>_<secret>
+    assert history[1].actor == f"key:{key_id}" and history[1].after is not None
     assert history == served.memory.history(record.id, namespace=TENANT)
     deleted = served.client.delete(record.id)
     assert deleted.status == "deleted"
@@ -434,3 +435,20 @@ def test_answers_that_are_not_the_api_are_backend_errors() -> None:
     with _mock(502, b"Bad Gateway", "text/plain") as client, pytest.raises(BackendError):
         client.stats()
     assert isinstance(error_from(404, None, "http://x"), ConfigError)  # no API at that path
+
+
+def test_the_key_sets_the_actor_and_a_client_cannot(served: Served) -> None:
+    """History names the key a change was made with; actor= is refused before
+    anything is sent, and nothing changes."""
+    record = _seed(served.client)[0]
+    before = served.memory.history(record.id, namespace=TENANT)
+    for verb, args in [("update", {"text": "forged"}), ("delete", {}), ("purge", {}),
+                       ("feedback", {"useful": True})]:  # fmt: skip
+        with pytest.raises(InvalidInput, match="actor is set by the server"):
+            getattr(served.client, verb)(record.id, actor="formation", **args)
+    with pytest.raises(InvalidInput, match="actor is set by the server"):
+        served.client.add("forged", actor="someone else")
+    assert served.memory.history(record.id, namespace=TENANT) == before
+    served.client.feedback(record.id, False)
+    actors = {e.actor for e in served.client.history(record.id)}
+    assert actors == {f"key:{served.secret.split('_')[1]}"}

@@ -9,7 +9,8 @@ Code moves from an embedded store to a server by changing the line that opens it
 
 Every verb takes the same arguments and returns the same types as `Memory`'s, and
 raises the same exceptions (`except NotFound` works either way). The one difference
-is the tenant: the API key fixes the namespace, so passing `namespace=` raises
+is who you are: the API key fixes the namespace and the actor that history records
+for your changes (`key:<key id>`), so passing `namespace=` or `actor=` raises
 InvalidInput. A refused key raises ConfigError; a server that cannot be reached, or
 that answers with something other than the API's JSON, raises BackendError.
 
@@ -43,7 +44,7 @@ from memstrata.errors import (
     ScopeViolation,
 )
 from memstrata.retrieve.context import Context, ContextPart, TokenCounter
-from memstrata.types import HistoryEntry, Hit, Page, Record
+from memstrata.types import HistoryEntry, Hit, Hits, Page, Record
 from memstrata.validate import check_time
 
 T = TypeVar("T")
@@ -256,7 +257,7 @@ class Client:
         >>> for hit in m.search("where does alice live?", user_id="alice", k=5):
         ...     print(hit.score, hit.record.text, [f.text for f in hit.facts])
         """
-        return self._call("search", locals(), lambda d: [hit_from_dict(h) for h in d["hits"]])
+        return self._call("search", locals(), hits_from_dict)
 
     def context(
         self,
@@ -390,12 +391,17 @@ def _explicit(method: Any, values: Mapping[str, Any]) -> dict[str, Any]:
 
 def encode_args(verb: str, args: Mapping[str, Any]) -> bytes:
     """The JSON body for a verb: datetimes in the stored ISO form, iterables as
-    lists. InvalidInput for a namespace (the key fixes it) or a value JSON cannot
-    carry."""
+    lists. InvalidInput for a namespace or an actor (the key fixes both) or a value
+    JSON cannot carry."""
     if "namespace" in args:
         raise InvalidInput(
             "namespace is fixed by the API key on a server; remove namespace= (to act "
             "for another tenant, use a key made for that namespace)"
+        )
+    if args.get("actor") is not None:
+        raise InvalidInput(
+            "actor is set by the server from the API key (history records 'key:<key id>'); "
+            "remove actor= (to sign changes apart, give each signer a key of its own)"
         )
     body = {name: _jsonable(value, name) for name, value in args.items()}
     try:
@@ -462,6 +468,13 @@ def error_from(status: int, body: Any, where: str = "the server") -> MemstrataEr
     return cls(message)
 
 
+def hits_from_dict(data: Mapping[str, Any]) -> Hits:
+    """The `Hits` of a search answer: `{"hits": [...], "warnings": [...]}`."""
+    return Hits(
+        [hit_from_dict(h) for h in data["hits"]], [str(w) for w in data.get("warnings", [])]
+    )
+
+
 def hit_from_dict(data: Mapping[str, Any]) -> Hit:
     """A `Hit` from `Hit.to_dict()`."""
     return Hit(
@@ -520,5 +533,6 @@ __all__ = [
     "error_from",
     "history_entry_from_dict",
     "hit_from_dict",
+    "hits_from_dict",
     "page_from_dict",
 ]

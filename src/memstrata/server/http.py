@@ -54,15 +54,15 @@ from memstrata.errors import (
 from memstrata.memory import Memory
 from memstrata.server import service
 from memstrata.server.gate import Gate
-from memstrata.server.keys import KeyRing
+from memstrata.server.keys import Caller, KeyRing
 from memstrata.server.mcp import create_mcp
 
 MAX_BODY_BYTES = 2_000_000
 log = logging.getLogger("memstrata.server")
 
-# The tenant of the request being served, set by the key check for the HTTP verbs
-# and the MCP tools alike.
-TENANT: ContextVar[str] = ContextVar("memstrata_tenant")
+# Who the request being served acts as (tenant and actor), set by the key check for
+# the HTTP verbs and the MCP tools alike.
+TENANT: ContextVar[Caller] = ContextVar("memstrata_tenant")
 _BEARER = HTTPBearer(
     auto_error=False, description="An API key from `memstrata keys create`; it fixes the namespace."
 )
@@ -159,7 +159,9 @@ def create_app(
     `Gate`'s order, reads first."""
     keys = KeyRing(memory.store) if auth else None
     gate = Gate(slots or default_slots())
-    mcp = create_mcp(memory, TENANT.get, gate)
+    mcp = create_mcp(
+        memory, lambda: TENANT.get().namespace, gate, actor_of=lambda: TENANT.get().actor
+    )
     # Stateless: each MCP request runs in its own task, so the tenant set for this
     # request is the one its tools see. Host checks are ours (see `_Gate`).
     mcp_routes = mcp.streamable_http_app(
@@ -242,9 +244,9 @@ async def _answer(
     return Response(body, media_type="application/json")
 
 
-def _call(memory: Memory, namespace: str, verb: str, args: dict[str, Any]) -> bytes:
+def _call(memory: Memory, caller: Caller, verb: str, args: dict[str, Any]) -> bytes:
     # Encoded in the worker thread, so that the event loop only moves bytes.
-    return encode(service.call(memory, namespace, verb, args))
+    return encode(service.call(memory, caller.namespace, verb, args, actor=caller.actor))
 
 
 def encode(value: Any) -> bytes:
@@ -377,13 +379,13 @@ class _Gate:
         finally:
             TENANT.reset(token)
 
-    async def _tenant(self, headers: Headers) -> str:
+    async def _tenant(self, headers: Headers) -> Caller:
         if self.keys is None:
             origin = headers.get("origin")
             hosts = [headers.get("host", ""), *([urlsplit(origin).netloc] if origin else [])]
             if not all(is_loopback(urlsplit(f"//{h}").hostname or "") for h in hosts):
                 raise Forbidden("this server runs without API keys and answers only localhost")
-            return "default"
+            return Caller("default", service.NO_AUTH_ACTOR)
         scheme, _, secret = headers.get("authorization", "").partition(" ")
         if scheme.lower() != "bearer" or not secret.strip():
             raise Unauthorized(
@@ -391,7 +393,7 @@ class _Gate:
             )
         secret = secret.strip()
         tenant = self.keys.remembered(secret) or await anyio.to_thread.run_sync(
-            self.keys.namespace_of, secret
+            self.keys.caller, secret
         )
         if tenant is None:
             raise Unauthorized("the API key is wrong or has been revoked")

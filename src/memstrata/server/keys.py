@@ -7,6 +7,9 @@ created; the store keeps only its SHA-256. The id in the secret names the key in
 >>> key_id, secret = create_key("agent.db", "acme", label="support bot")
 >>> KeyRing(store).namespace_of(secret)
 'acme'
+
+A change made with a key is recorded in history as made by `key:<id>` (`Caller.actor`):
+the server sets it, never the request.
 """
 
 from __future__ import annotations
@@ -34,6 +37,20 @@ _CACHE_TTL_S = 0.5  # a revoked key stops working within this
 _CACHE_SIZE = 1024
 
 Target = SQLiteStore | str | PathLike[str]
+
+
+@dataclass(frozen=True)
+class Caller:
+    """Who a request acts as: the tenant (namespace) and the name its changes are
+    recorded under in history (`actor`)."""
+
+    namespace: str
+    actor: str
+
+
+def key_actor(key_id: str) -> str:
+    """The history actor of the changes made with key `key_id`."""
+    return f"key:{key_id}"
 
 
 @dataclass(frozen=True)
@@ -114,40 +131,46 @@ class KeyRing:
             raise ConfigError("API keys need the SQLite store; serve this store with --no-auth")
         self._store = store
         self._ttl = ttl
-        self._cache: OrderedDict[str, tuple[str, float]] = OrderedDict()
+        self._cache: OrderedDict[str, tuple[Caller, float]] = OrderedDict()
         self._lock = threading.Lock()
 
-    def remembered(self, secret: str) -> str | None:
-        """The namespace of `secret` if it was looked up less than `ttl` ago (no read
-        of the store: cheap enough for an event loop); None otherwise."""
+    def remembered(self, secret: str) -> Caller | None:
+        """The caller `secret` stands for if it was looked up less than `ttl` ago (no
+        read of the store: cheap enough for an event loop); None otherwise."""
         return self._remembered(digest(secret))
 
-    def _remembered(self, hashed: str) -> str | None:
+    def _remembered(self, hashed: str) -> Caller | None:
         with self._lock:
             cached = self._cache.get(hashed)
         if cached is not None and time.monotonic() - cached[1] < self._ttl:
             return cached[0]
         return None
 
-    def namespace_of(self, secret: str) -> str | None:
-        """The namespace of a live key, None for a wrong, malformed or revoked one."""
+    def caller(self, secret: str) -> Caller | None:
+        """The caller of a live key (its namespace, and `key:<id>` as the actor of
+        its changes); None for a wrong, malformed or revoked one."""
         hashed = digest(secret)
         remembered = self._remembered(hashed)
         if remembered is not None:
             return remembered
         moment = time.monotonic()
-        namespace = self._lookup(secret, hashed)
+        found = self._lookup(secret, hashed)
         with self._lock:
-            if namespace is None:
+            if found is None:
                 self._cache.pop(hashed, None)
             else:
-                self._cache[hashed] = (namespace, moment)
+                self._cache[hashed] = (found, moment)
                 self._cache.move_to_end(hashed)
                 while len(self._cache) > _CACHE_SIZE:
                     self._cache.popitem(last=False)
-        return namespace
+        return found
 
-    def _lookup(self, secret: str, hashed: str) -> str | None:
+    def namespace_of(self, secret: str) -> str | None:
+        """The namespace of a live key, None for a wrong, malformed or revoked one."""
+        found = self.caller(secret)
+        return None if found is None else found.namespace
+
+    def _lookup(self, secret: str, hashed: str) -> Caller | None:
         prefix, _, rest = secret.partition("_")
         key_id = rest.partition("_")[0]
         if prefix != PREFIX or not key_id:
@@ -161,7 +184,7 @@ class KeyRing:
         # checked by a comparison that takes the same time wherever it differs.
         if row is None or not hmac.compare_digest(row[1], hashed):
             return None
-        return str(row[0])
+        return Caller(namespace=str(row[0]), actor=key_actor(key_id))
 
 
 @contextlib.contextmanager

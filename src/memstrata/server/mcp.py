@@ -12,6 +12,7 @@ it at `/mcp`, where the namespace is the one of the caller's API key.
 from __future__ import annotations
 
 import contextlib
+import functools
 from collections.abc import Callable
 from typing import Annotated, Any
 
@@ -51,23 +52,30 @@ _READ = ToolAnnotations(read_only_hint=True, idempotent_hint=True, open_world_hi
 
 
 def create_mcp(
-    memory: Memory, namespace_of: Callable[[], str], gate: Gate | None = None
+    memory: Memory,
+    namespace_of: Callable[[], str],
+    gate: Gate | None = None,
+    *,
+    actor_of: Callable[[], str] = lambda: service.STDIO_ACTOR,
 ) -> MCPServer:
     """An MCP server whose tools act on `memory` for the namespace `namespace_of()`
-    returns when a tool is called (fixed for stdio; the caller's key over HTTP).
-    Mounted in the HTTP server, its calls wait at that server's `gate` like the
-    HTTP verbs do."""
+    returns when a tool is called (fixed for stdio; the caller's key over HTTP), its
+    changes recorded in history as made by `actor_of()` (`service.STDIO_ACTOR` for
+    stdio; `key:<id>` over HTTP). Mounted in the HTTP server, its calls wait at that
+    server's `gate` like the HTTP verbs do."""
     server = MCPServer(
         "memstrata", version=__version__, instructions=INSTRUCTIONS, log_level="WARNING"
     )
 
     async def run(verb: str, **args: Any) -> Any:
         given = {name: value for name, value in args.items() if value is not None}
-        namespace = namespace_of()
+        namespace, actor = namespace_of(), actor_of()
         try:
             service.prepare(memory, verb, given)
             async with gate.slot(verb) if gate else contextlib.nullcontext():
-                return await anyio.to_thread.run_sync(service.call, memory, namespace, verb, given)
+                return await anyio.to_thread.run_sync(
+                    functools.partial(service.call, memory, namespace, verb, given, actor=actor)
+                )
         except MemstrataError as exc:
             # The engine's messages say what was wrong and how to fix it: pass them on
             # (the SDK shows the model only a generic text for other exceptions).

@@ -1,10 +1,14 @@
 """The engine's verbs for one tenant, JSON in and JSON out: the one layer that the
 HTTP API and the MCP server share.
 
-`call(memory, namespace, verb, args)` runs `Memory.<verb>(**args, namespace=namespace)`
-and returns a JSON-ready value. The tenant's namespace comes from its key, never
-from the request: an `args` that names a namespace is refused, and ids of another
-tenant behave as ids that do not exist (the engine's scope rules).
+`call(memory, namespace, verb, args, actor=…)` runs
+`Memory.<verb>(**args, namespace=namespace, actor=actor)` and returns a JSON-ready
+value. The tenant's namespace and the actor its changes are recorded under come from
+its key, never from the request: an `args` that names a namespace or an actor is
+refused, and ids of another tenant behave as ids that do not exist (the engine's
+scope rules). The server records changes made with a key as `key:<id>`, those made
+over `memstrata mcp` (stdio) as STDIO_ACTOR and those made on a `serve --no-auth`
+server as NO_AUTH_ACTOR.
 
 >>> call(memory, "acme", "search", {"query": "where does alice live", "user_id": "alice"})
 {"hits": [...]}
@@ -35,9 +39,11 @@ VERBS: tuple[str, ...] = (
     "export",
     "stats",
 )
-# Arguments a remote caller may not pass: the tenant is fixed by the key; a store
-# file, an IO object or a Python callable have no meaning over the wire.
-_NOT_REMOTE = frozenset({"self", "namespace", "destination", "token_counter"})
+# Arguments a remote caller may not pass: the tenant and the actor are fixed by the
+# key; a store file, an IO object or a Python callable have no meaning over the wire.
+_NOT_REMOTE = frozenset({"self", "namespace", "actor", "destination", "token_counter"})
+STDIO_ACTOR = "mcp:stdio"  # changes made through `memstrata mcp`
+NO_AUTH_ACTOR = "local:no-auth"  # changes made on a server run with --no-auth
 # What a tenant may see of `stats` (not the server's file path or its other tenants).
 _STATS_KEYS = (
     "records", "by_kind", "pending_vectors", "pending_formation", "embedder", "schema_version",
@@ -52,14 +58,27 @@ def parameters(verb: str) -> dict[str, inspect.Parameter]:
     return {n: p for n, p in signature.parameters.items() if n not in _NOT_REMOTE}
 
 
-def call(memory: Memory, namespace: str, verb: str, args: Mapping[str, Any]) -> Any:
-    """Run one verb for the tenant `namespace`; InvalidInput for an unknown verb, an
-    unknown or missing argument, or a namespace in `args`."""
+def call(
+    memory: Memory,
+    namespace: str,
+    verb: str,
+    args: Mapping[str, Any],
+    *,
+    actor: str | None = None,
+) -> Any:
+    """Run one verb for the tenant `namespace`, its changes recorded in history as
+    made by `actor`; InvalidInput for an unknown verb, an unknown or missing argument,
+    or a namespace or an actor in `args`."""
     if not isinstance(args, Mapping):
         raise InvalidInput(f"the arguments of {verb} must be a JSON object")
     allowed = parameters(verb)
     if "namespace" in args:
         raise InvalidInput("namespace is fixed by the API key; remove it from the request")
+    if "actor" in args:
+        raise InvalidInput(
+            "actor is set by the server from the API key (history shows 'key:<key id>'); "
+            "remove it from the request"
+        )
     unknown = sorted(set(args) - set(allowed))
     if unknown:
         raise InvalidInput(
@@ -75,7 +94,10 @@ def call(memory: Memory, namespace: str, verb: str, args: Mapping[str, Any]) -> 
     ]
     if missing:
         raise InvalidInput(f"{verb} needs {', '.join(map(repr, missing))}")
-    return _HANDLERS.get(verb, _plain)(memory, namespace, verb, dict(args))
+    given = dict(args)
+    if "actor" in inspect.signature(getattr(Memory, verb)).parameters:
+        given["actor"] = actor
+    return _HANDLERS.get(verb, _plain)(memory, namespace, verb, given)
 
 
 def prepare(memory: Memory, verb: str, args: Mapping[str, Any]) -> None:
@@ -92,6 +114,15 @@ _LIST_KEYS = {"add": "records", "search": "hits", "history": "history"}
 def _plain(memory: Memory, namespace: str, verb: str, args: dict[str, Any]) -> Any:
     result = to_json(getattr(memory, verb)(namespace=namespace, **args))
     return {_LIST_KEYS[verb]: result} if verb in _LIST_KEYS else result
+
+
+def _search(memory: Memory, namespace: str, verb: str, args: dict[str, Any]) -> Any:
+    hits = memory.search(namespace=namespace, **args)
+    answer: dict[str, Any] = {"hits": to_json(hits)}
+    warnings = getattr(hits, "warnings", None)
+    if warnings:  # what the search could not do (dense search skipped: full text only)
+        answer["warnings"] = list(warnings)
+    return answer
 
 
 def _export(memory: Memory, namespace: str, verb: str, args: dict[str, Any]) -> Any:
@@ -111,6 +142,7 @@ def _purge(memory: Memory, namespace: str, verb: str, args: dict[str, Any]) -> A
 
 
 _HANDLERS: dict[str, Callable[[Memory, str, str, dict[str, Any]], Any]] = {
+    "search": _search,
     "export": _export,
     "stats": _stats,
     "purge": _purge,
