@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import json
+import socket
 import threading
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -16,6 +19,7 @@ pytest.importorskip("fastapi")
 pytest.importorskip("mcp")
 
 
+import uvicorn
 from helpers_server import running
 
 from memstrata import Memory
@@ -29,6 +33,7 @@ from memstrata.errors import (
     ScopeViolation,
 )
 from memstrata.server import service
+from memstrata.server.deadlines import header_deadline
 from memstrata.server.http import (
     MAX_BODY_BYTES,
     Unauthorized,
@@ -339,3 +344,96 @@ def test_integers_beyond_64_bits_come_back_exactly(live: Live) -> None:
     [mine] = live.memory.add("kept by the library", namespace="acme", metadata={"m": -huge})
     with live.client() as client:
         assert call(client, "get", record_id=mine.id)["metadata"] == {"m": -huge}
+
+
+# ------------------------------------------------- issue 10, defect 10: read deadlines
+
+PROTOCOLS = ["uvicorn.protocols.http.httptools_impl:HttpToolsProtocol",
+             "uvicorn.protocols.http.h11_impl:H11Protocol"]  # fmt: skip
+
+
+@contextmanager
+def serving(app: Any, protocol: type) -> Iterator[tuple[str, int]]:
+    """`app` on uvicorn with the HTTP protocol class `protocol`, on a free port."""
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    sock.listen(16)
+    config = uvicorn.Config(app, log_level="warning", http=protocol)
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 20
+    while not server.started:
+        assert thread.is_alive() and time.monotonic() < deadline, "uvicorn did not start"
+        time.sleep(0.01)
+    try:
+        yield sock.getsockname()
+    finally:
+        server.should_exit = True
+        thread.join(10)
+        sock.close()
+
+
+def until_closed(conn: socket.socket, wait: float = 15.0) -> bytes:
+    """What the server sends until it closes the connection; fails if it is still
+    open after `wait` seconds (a bound for a hung test, far above the deadlines)."""
+    conn.settimeout(wait)
+    received = b""
+    try:
+        while chunk := conn.recv(65536):
+            received += chunk
+    except TimeoutError:
+        pytest.fail(f"the server kept a stalled connection open; it sent {received[:200]!r}")
+    except ConnectionResetError:
+        pass
+    return received
+
+
+def timed_out(answer: bytes) -> dict[str, Any]:
+    head, _, body = answer.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 408"), answer[:300]
+    assert b"connection: close" in head.lower()
+    error: dict[str, Any] = json.loads(body)["error"]
+    assert error["code"] == "request_timeout" and error["message"]
+    return error
+
+
+@pytest.mark.parametrize("base", PROTOCOLS, ids=["httptools", "h11"])
+def test_stalled_requests_are_answered_408_and_closed(tmp_path: Path, base: str) -> None:
+    """Half the headers, a body announced and never sent, or nothing at all: each
+    connection is closed after its deadline (uvicorn alone kept them all open)."""
+    protocol = header_deadline(0.5, base=uvicorn.importer.import_from_string(base))
+    with Memory(tmp_path / "slow.db", embedder="hash") as memory, serving(
+        create_app(memory, auth=False, body_timeout=0.5), protocol
+    ) as address:  # fmt: skip
+        with socket.create_connection(address) as conn:
+            conn.sendall(b"POST /v1/add HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Ty")
+            assert "headers" in timed_out(until_closed(conn))["message"]
+        with socket.create_connection(address) as conn:
+            conn.sendall(b"POST /v1/add HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                         b"Content-Type: application/json\r\nContent-Length: 100\r\n\r\n"
+                         b'{"messages": "never fini')  # fmt: skip
+            assert "body" in timed_out(until_closed(conn))["message"]
+        with socket.create_connection(address) as conn:
+            assert until_closed(conn) == b""  # connected, sent nothing: closed, no answer
+        with socket.create_connection(address) as conn:  # kept alive, then idle: closed
+            request = (b"POST /v1/add HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                       b"Content-Type: application/json\r\nContent-Length: 22\r\n\r\n"
+                       b'{"messages": "on time"}')  # fmt: skip
+            conn.sendall(request.replace(b"22", b"23"))
+            conn.sendall(request.replace(b"22", b"23").replace(b"on time", b"in time"))
+            answers = until_closed(conn)
+            assert answers.count(b"HTTP/1.1 200") == 2, answers[:500]
+        assert sorted(r.text for r in memory.list().records) == ["in time", "on time"]
+
+
+def test_the_body_deadline_covers_mcp(tmp_path: Path) -> None:
+    with Memory(tmp_path / "slow-mcp.db", embedder="hash") as memory, running(
+        create_app(memory, auth=False, body_timeout=0.5)
+    ) as url:  # fmt: skip
+        host, port = url.removeprefix("http://").split(":")
+        with socket.create_connection((host, int(port))) as conn:
+            conn.sendall(b"POST /mcp HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                         b"Content-Type: application/json\r\nAccept: application/json\r\n"
+                         b"Content-Length: 500\r\n\r\n{")  # fmt: skip
+            timed_out(until_closed(conn))

@@ -19,6 +19,7 @@ from memstrata.config import default_db_path, default_embedder_spec, parse_assig
 from memstrata.errors import InvalidInput, MemstrataError, NotFound
 from memstrata.memory import Memory
 from memstrata.server import keys as api_keys
+from memstrata.server.deadlines import BODY_TIMEOUT_S, HEADER_TIMEOUT_S, header_deadline
 from memstrata.validate import check_scope_part
 
 EXTRA = "pip install 'memstrata[server]'"
@@ -67,6 +68,17 @@ def serve_command(
             help="Verb calls run at once (more wait, reads first); default: CPUs - 1, at least 1.",
         ),
     ] = None,
+    header_timeout: Annotated[
+        float,
+        typer.Option(
+            min=0.1,
+            help="Seconds a connection may take to send a request's headers (then 408).",
+        ),
+    ] = HEADER_TIMEOUT_S,
+    body_timeout: Annotated[
+        float,
+        typer.Option(min=0.1, help="Seconds a request may take to send its body (then 408)."),
+    ] = BODY_TIMEOUT_S,
     settings: SetOpt = None,
 ) -> None:
     """Serve the HTTP API, with MCP at /mcp, on one store.
@@ -87,7 +99,7 @@ def serve_command(
     path = _db_path(db)
     memory = _open_memory(path, embedder, settings)
     try:
-        app = http.create_app(memory, auth=not no_auth, slots=slots)
+        app = http.create_app(memory, auth=not no_auth, slots=slots, body_timeout=body_timeout)
         if no_auth:
             _err.print(
                 "[bold red]WARNING: --no-auth: no API keys. Anything on this machine that "
@@ -104,7 +116,10 @@ def serve_command(
             f"memstrata {path} on http://{host}:{port} (API /v1, docs /docs, MCP /mcp)",
             markup=False,
         )
-        uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_level="info")).run()
+        # uvicorn bounds neither a request's headers nor its body: deadlines does.
+        protocol = header_deadline(header_timeout)
+        config = uvicorn.Config(app, host=host, port=port, log_level="info", http=protocol)
+        uvicorn.Server(config).run()
     except MemstrataError as exc:
         _fail(exc)
     finally:

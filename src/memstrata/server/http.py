@@ -53,6 +53,7 @@ from memstrata.errors import (
 )
 from memstrata.memory import Memory
 from memstrata.server import service
+from memstrata.server.deadlines import BODY_TIMEOUT_S, BodyDeadline, RequestTimeout
 from memstrata.server.gate import Gate
 from memstrata.server.keys import Caller, KeyRing
 from memstrata.server.mcp import create_mcp
@@ -89,6 +90,7 @@ _STATUS: tuple[tuple[type[MemstrataError], int], ...] = (
     (PayloadTooLarge, 413),
     (Unauthorized, 401),
     (Forbidden, 403),
+    (RequestTimeout, 408),
     (ScopeViolation, 403),
     (NotFound, 404),
     (Conflict, 409),
@@ -151,12 +153,15 @@ def create_app(
     auth: bool = True,
     max_body_bytes: int = MAX_BODY_BYTES,
     slots: int | None = None,
+    body_timeout: float = BODY_TIMEOUT_S,
 ) -> FastAPI:
     """The HTTP API (and MCP at `/mcp`) over an open `memory`, which the caller
     closes. With `auth`, every request to /v1 and /mcp needs a key of the store's
     (`memstrata keys create`); without it, everything is in namespace "default".
     `slots` verb calls run at once (default: `default_slots()`); the others wait in
-    `Gate`'s order, reads first."""
+    `Gate`'s order, reads first. A request whose body has not all arrived
+    `body_timeout` seconds after its headers is answered 408 and its connection
+    closed (`deadlines.header_deadline` bounds the headers, in the uvicorn config)."""
     keys = KeyRing(memory.store) if auth else None
     gate = Gate(slots or default_slots())
     mcp = create_mcp(
@@ -187,6 +192,7 @@ def create_app(
         lifespan=lifespan,
     )
     app.add_middleware(_Gate, keys=keys)
+    app.add_middleware(BodyDeadline, seconds=body_timeout)  # outermost: MCP's bodies too
     app.add_exception_handler(StarletteHTTPException, _handle_error)
     app.add_exception_handler(Exception, _handle_error)
     # Declared for the OpenAPI description (and the Authorize button of /docs); the
