@@ -24,6 +24,7 @@ from memstrata import Memory
 from memstrata.server.http import create_app
 from memstrata.server.keys import create_key
 from memstrata.server.mcp import NOTE, create_mcp
+from memstrata.server.service import STDIO_ACTOR
 
 TOOLS = {"add", "search", "context", "get", "delete", "history"}
 # Bad advice stored as a memory: it must come back as data inside the envelope.
@@ -65,9 +66,10 @@ def test_stdio(tmp_path: Path) -> None:
     envelope = anyio.run(main)
     assert texts(envelope)[0] == "I moved to Lisbon in March"
     with Memory(db, embedder="hash") as memory:  # stored in the namespace given
-        assert [r.text for r in memory.list(namespace="desk", kinds=["event"]).records] == [
-            "I moved to Lisbon in March"
-        ]
+        [record] = memory.list(namespace="desk", kinds=["event"]).records
+        assert record.text == "I moved to Lisbon in March"
+        # the actor is the transport's, not the caller's
+        assert [e.actor for e in memory.history(record.id, namespace="desk")] == [STDIO_ACTOR]
 
 
 def test_streamable_http_with_keys(tmp_path: Path) -> None:
@@ -96,6 +98,10 @@ def test_streamable_http_with_keys(tmp_path: Path) -> None:
             for ns in memory.store.namespaces()
         }
         assert stored == {"acme": ["acme moved to Lisbon"], "beta": ["beta moved to Porto"]}
+        for tenant, secret in keys.items():
+            [record] = memory.list(namespace=tenant, kinds=["event"]).records
+            actors = [e.actor for e in memory.history(record.id, namespace=tenant)]
+            assert actors == [f"key:{secret.split('_')[1]}"], tenant
     finally:
         memory.close()
 

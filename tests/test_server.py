@@ -437,3 +437,41 @@ def test_the_body_deadline_covers_mcp(tmp_path: Path) -> None:
                          b"Content-Type: application/json\r\nAccept: application/json\r\n"
                          b"Content-Length: 500\r\n\r\n{")  # fmt: skip
             timed_out(until_closed(conn))
+
+
+# ------------------------------------------------ issue 10, defect 5: actor from the key
+
+
+def test_the_key_sets_the_actor_never_the_body(live: Live) -> None:
+    """A list as actor answered 503 ("try again later"); "formation" let a tenant
+    pass its changes off as the engine's. Now the body may not name an actor, and
+    history names the key."""
+    key_id = live.keys["acme"].split("_")[1]
+    with live.client() as client:
+        [record] = call(client, "add", messages="signed by the key")["records"]
+        before = call(client, "history", record_id=record["id"])["history"]
+        for verb, args in [("add", {"messages": "forged"}),
+                           ("update", {"record_id": record["id"], "text": "forged"}),
+                           ("feedback", {"record_id": record["id"], "useful": True}),
+                           ("delete", {"record_id": record["id"]}),
+                           ("purge", {"record_id": record["id"]})]:  # fmt: skip
+            for actor in ["formation", ["a", "list"], None]:
+                error = call(client, verb, 400, **args, actor=actor)["error"]
+                assert "actor is set by the server" in error["message"], (verb, actor)
+        assert call(client, "history", record_id=record["id"])["history"] == before
+        call(client, "update", record_id=record["id"], text="changed with the key")
+        actors = {e["actor"] for e in call(client, "history", record_id=record["id"])["history"]}
+        assert actors == {f"key:{key_id}"}
+    spec = httpx.get(f"{live.url}/openapi.json").json()
+    for verb in ("add", "update", "delete", "purge", "feedback"):
+        body = spec["paths"][f"/v1/{verb}"]["post"]["requestBody"]["content"]
+        assert "actor" not in body["application/json"]["schema"]["properties"], verb
+
+
+def test_without_keys_the_actor_is_fixed(tmp_path: Path) -> None:
+    with Memory(tmp_path / "local.db", embedder="hash") as memory, running(
+        create_app(memory, auth=False)
+    ) as url:  # fmt: skip
+        [record] = httpx.post(f"{url}/v1/add", json={"messages": "local"}).json()["records"]
+        [entry] = memory.history(record["id"])
+    assert entry.actor == service.NO_AUTH_ACTOR
