@@ -57,6 +57,16 @@ from memstrata.server.deadlines import BODY_TIMEOUT_S, BodyDeadline, RequestTime
 from memstrata.server.gate import Gate
 from memstrata.server.keys import Caller, KeyRing
 from memstrata.server.mcp import create_mcp
+from memstrata.server.models import (
+    ANSWERS,
+    ARGUMENTS,
+    ERRORS,
+    FILTER_ARGUMENTS,
+    ErrorAnswer,
+    HealthAnswer,
+    NotReadyAnswer,
+    ReadyAnswer,
+)
 
 MAX_BODY_BYTES = 2_000_000
 log = logging.getLogger("memstrata.server")
@@ -198,34 +208,69 @@ def create_app(
     # Declared for the OpenAPI description (and the Authorize button of /docs); the
     # key itself is checked by `_Gate`, before any route runs.
     security = [Security(_BEARER)] if auth else []
+    components: dict[str, Any] = {}  # types the request bodies refer to
     for verb in service.VERBS:
-        _add_verb(app, memory, gate, verb, max_body_bytes, security)
+        _add_verb(app, memory, gate, verb, max_body_bytes, security, components)
+    _with_components(app, components)
 
     @app.get(
         "/v1/stats",
         summary="Counts for this tenant (GET form)",
         tags=["memory"],
         dependencies=security,
-    )
+        response_model=None,
+        responses=_responses("stats"),
+        openapi_extra={"parameters": [
+            {"name": name, "in": "query", "required": False,
+             "schema": {"type": "string", "minLength": 1, "maxLength": 256}}
+            for name in ("user_id", "agent_id", "session_id")
+        ]},
+    )  # fmt: skip
     async def stats_get(request: Request) -> Response:
         return await _answer(memory, gate, "stats", lambda: _query_args(request))
 
-    @app.get("/healthz", summary="The process is up", tags=["health"])
-    async def healthz() -> dict[str, str]:
-        return {"status": "ok"}
+    @app.get(
+        "/healthz",
+        summary="The process is up",
+        tags=["health"],
+        response_model=None,
+        responses={200: {"model": HealthAnswer}},
+    )
+    async def healthz() -> JSONResponse:
+        return JSONResponse({"status": "ok"})
 
-    @app.get("/readyz", summary="The store opens and answers a query", tags=["health"])
+    @app.get(
+        "/readyz",
+        summary="The store opens and answers a query",
+        tags=["health"],
+        response_model=None,
+        responses={200: {"model": ReadyAnswer}, 503: {"model": NotReadyAnswer}},
+    )
     async def readyz() -> JSONResponse:
         try:
             await run_in_threadpool(memory.list, limit=1)
         except Exception as exc:
             log.error("readiness check failed", exc_info=exc)
             _, code = error_status(exc)
-            return JSONResponse({"status": "unavailable", "error": {"code": code}}, 503)
+            error = {"code": code, "message": "the store does not answer (the server log says why)"}
+            return JSONResponse({"status": "unavailable", "error": error}, 503)
         return JSONResponse({"status": "ready"})
 
     app.router.routes.extend(mcp_routes)
     return app
+
+
+def _with_components(app: FastAPI, components: dict[str, Any]) -> None:
+    """Add `components` to the schemas of the app's OpenAPI document."""
+    build = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            spec = build()
+            spec.setdefault("components", {}).setdefault("schemas", {}).update(components)
+        return app.openapi_schema or {}
+
+    app.openapi = openapi  # type: ignore[method-assign]
 
 
 async def _handle_error(request: Request, exc: Exception) -> JSONResponse:
@@ -278,8 +323,8 @@ async def _json_args(request: Request, limit: int) -> dict[str, Any]:
         body += chunk
         if len(body) > limit:
             raise PayloadTooLarge(f"the request body is over the limit of {limit:,} bytes")
-    if not body.strip():
-        return {}  # no arguments
+    if not body:
+        return {}  # no body: no arguments (whitespace alone is not JSON)
     try:
         args = json.loads(body)  # not orjson: it reads integers over 64 bits as floats
     except (ValueError, RecursionError) as exc:
@@ -292,8 +337,17 @@ async def _json_args(request: Request, limit: int) -> dict[str, Any]:
     return args
 
 
+_REF = "#/components/schemas/{model}"
+
+
 def _add_verb(
-    app: FastAPI, memory: Memory, gate: Gate, verb: str, limit: int, security: list[Any]
+    app: FastAPI,
+    memory: Memory,
+    gate: Gate,
+    verb: str,
+    limit: int,
+    security: list[Any],
+    components: dict[str, Any],
 ) -> None:
     async def endpoint(request: Request) -> Response:
         return await _answer(memory, gate, verb, lambda: _json_args(request, limit))
@@ -312,9 +366,21 @@ def _add_verb(
         summary=doc[0].rstrip(".") if doc else verb,
         description="\n".join(doc).strip() + f"\n\nAnswers {_ANSWERS[verb]}",
         response_model=None,
+        responses=_responses(verb),
         dependencies=security,
-        openapi_extra={"requestBody": _request_body(verb)},
+        openapi_extra={"requestBody": _request_body(verb, components)},
     )
+
+
+def _responses(verb: str) -> dict[int | str, dict[str, Any]]:
+    """The OpenAPI answers of `verb`: its typed 200 and every error, with the body
+    `{"error": {"code", "message"}}`."""
+    answers: dict[int | str, dict[str, Any]] = {
+        200: {"model": ANSWERS[verb], "description": _ANSWERS[verb]}
+    }
+    for status, description in ERRORS.items():
+        answers[status] = {"model": ErrorAnswer, "description": description}
+    return answers
 
 
 _ANSWERS = {
@@ -342,18 +408,29 @@ _EXAMPLES = {
 }
 
 
-def _request_body(verb: str) -> dict[str, Any]:
-    """The OpenAPI request body of `verb`, from `Memory.<verb>`'s signature. It
-    documents; the service validates (the same way for HTTP, MCP and Python)."""
+def _json_default(value: Any) -> Any:
+    return list(value) if isinstance(value, tuple) else value
+
+
+def _request_body(verb: str, components: dict[str, Any]) -> dict[str, Any]:
+    """The OpenAPI request body of `verb`, from `Memory.<verb>`'s signature and the
+    argument types of `models.ARGUMENTS`; the types it names (a Message) go into
+    `components`. It documents; the engine validates (the same way for HTTP, MCP
+    and Python)."""
     hints = typing.get_type_hints(getattr(Memory, verb))
+    types = {**ARGUMENTS, **(FILTER_ARGUMENTS if verb in ("search", "list") else {})}
     fields: dict[str, Any] = {
-        name: (hints[name], ... if p.default is inspect.Parameter.empty else p.default)
+        name: (
+            types.get(name, hints[name]),
+            ... if p.default is inspect.Parameter.empty else _json_default(p.default),
+        )
         for name, p in service.parameters(verb).items()
     }
     model = create_model(  # type: ignore[call-overload]
         f"{verb.title()}Arguments", __config__=ConfigDict(extra="forbid"), **fields
     )
-    schema = model.model_json_schema()
+    schema = model.model_json_schema(ref_template=_REF)
+    components.update(schema.pop("$defs", {}))
     if verb in _EXAMPLES:
         schema["example"] = _EXAMPLES[verb]
     required = any(p.default is inspect.Parameter.empty for p in service.parameters(verb).values())
