@@ -4,7 +4,7 @@ UTF-8, deep nesting, integers past 64 bits, NaN and infinities).
 
 The one kind of exception a caller may see is a `MemstrataError`; after a call that
 raised, nothing stored has changed. `MEMSTRATA_FUZZ_EXAMPLES` sets the examples per
-verb (default 20; e.g. 2000 for a long run)."""
+verb (default 40; e.g. 2000 for a long run)."""
 
 from __future__ import annotations
 
@@ -26,7 +26,7 @@ from hypothesis import strategies as st
 from memstrata import Memory, MemstrataError
 from memstrata.types import KINDS, STATUSES
 
-EXAMPLES = int(os.environ.get("MEMSTRATA_FUZZ_EXAMPLES", "20"))
+EXAMPLES = int(os.environ.get("MEMSTRATA_FUZZ_EXAMPLES", "40"))
 FUZZ = settings(
     max_examples=EXAMPLES,
     deadline=None,
