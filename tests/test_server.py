@@ -475,3 +475,34 @@ def test_without_keys_the_actor_is_fixed(tmp_path: Path) -> None:
         [record] = httpx.post(f"{url}/v1/add", json={"messages": "local"}).json()["records"]
         [entry] = memory.history(record["id"])
     assert entry.actor == service.NO_AUTH_ACTOR
+
+
+def test_inputs_that_broke_the_server_are_400_naming_the_field(live: Live) -> None:
+    """Before, nine of these answered 500 (TypeError, OverflowError and
+    UnicodeEncodeError reached the engine), a string expected_version 409, and two
+    were taken (offset 2**63, recent 10**30)."""
+    with live.client() as client:
+        [record] = call(client, "add", messages="kept as it is")["records"]
+        before = call(client, "export")["jsonl"].splitlines()[1:]
+        cases: list[tuple[str, dict[str, Any], str]] = [
+            ("search", {"query": "x", "kinds": 5}, "kinds"),
+            ("list", {"statuses": 7}, "statuses"),
+            ("search", {"query": "x", "offset": 2**63}, "offset"),
+            ("list", {"metadata": {"n": 2**63}}, "metadata filter"),
+            ("get", {"record_id": "\ud800"}, "record id"),
+            ("history", {"record_id": "a\udcffb"}, "record id"),
+            ("list", {"cursor": "\ud800"}, "cursor"),
+            ("update", {"record_id": record["id"], "text": "y", "expected_version": "1"},
+             "expected_version"),
+            ("add", {"messages": "x", "occurred_at": "0001-01-01T00:00:00+05:00"}, "occurred_at"),
+            ("search", {"query": "x", "until": "9999-12-31T23:59:59-01:00"}, "until"),
+            ("add", {"messages": [{"content": "x", "tags": "not-a-list"}]}, "tags"),
+            ("context", {"query": "x", "recent": 10**30}, "recent"),
+        ]  # fmt: skip
+        for verb, args, field in cases:
+            # json.dumps escapes a lone surrogate as \ud800, as a JSON client may send it
+            response = client.post(f"/v1/{verb}", content=json.dumps(args))
+            assert response.status_code == 400, (verb, response.text)
+            error = response.json()["error"]
+            assert error["code"] == "invalid_input" and field in error["message"], (verb, error)
+        assert call(client, "export")["jsonl"].splitlines()[1:] == before

@@ -134,6 +134,8 @@ def error_response(exc: BaseException, message: str | None = None) -> JSONRespon
         message = f"{_HIDDEN.get(code, 'internal error')} (the server log has the details)"
     elif message is None:
         message = str(exc.detail if isinstance(exc, StarletteHTTPException) else exc)
+    # A message may quote the input; a lone surrogate in it must not break the answer.
+    message = message.encode("utf-8", "backslashreplace").decode("utf-8")
     headers = dict(getattr(exc, "headers", None) or {})  # e.g. Allow on a 405
     if status == 401:
         headers["WWW-Authenticate"] = 'Bearer realm="memstrata"'
