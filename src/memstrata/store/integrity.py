@@ -16,10 +16,8 @@ import sqlite3
 from pathlib import Path
 
 from memstrata.errors import BackendError, ConfigError
-from memstrata.store.schema import FTS_TOKENIZE, INDEXED
+from memstrata.store.schema import FTS_TOKENIZE, INDEXED, tables_at
 
-# Tables every store of the current schema has (schema.py).
-TABLES = ("meta", "records", "records_fts", "history", "links", "state", "api_keys")
 _REPORTED = 20  # problems listed at most
 
 
@@ -60,12 +58,20 @@ def page_problems(conn: sqlite3.Connection, *, full: bool) -> list[str]:
     return [r[0] for r in rows.fetchall() if r[0] != "ok"]
 
 
-def shape_problems(conn: sqlite3.Connection) -> list[str]:
-    """What a store of the current schema lacks: its tables and the keys of `meta`."""
+def shape_problems(conn: sqlite3.Connection, version: int | None = None) -> list[str]:
+    """What a store of schema `version` (default: the one it records) lacks: its
+    tables and the keys of `meta`."""
     tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
-    missing = [t for t in TABLES if t not in tables]
+    if "meta" not in tables:
+        return ["no meta table: not a memstrata store"]
+    if version is None:
+        row = conn.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
+        if row is None or not str(row[0]).isdigit():
+            return ["meta has no valid 'schema_version'"]
+        version = int(row[0])
+    missing = sorted(tables_at(version) - tables)
     if missing:
-        return [f"tables missing: {', '.join(missing)} (not a memstrata store of this version)"]
+        return [f"tables missing: {', '.join(missing)}"]
     return [
         f"meta has no {key!r}"
         for key in ("schema_version", "seq", "store_id")

@@ -8,6 +8,8 @@ file from an older one is migrated only when the caller asks (`migrate=True`, or
 
 from __future__ import annotations
 
+import re
+
 SCHEMA_VERSION = 4
 
 # One term per scope part: the letter n, u, a or s, the value in hex (any text becomes
@@ -188,3 +190,18 @@ MIGRATIONS: list[list[str]] = [
 ]
 
 assert len(MIGRATIONS) == SCHEMA_VERSION
+
+_CREATES = re.compile(r"^\s*CREATE (?:VIRTUAL )?TABLE (\w+)", re.IGNORECASE)
+_DROPS = re.compile(r"^\s*DROP TABLE (\w+)", re.IGNORECASE)
+
+
+def tables_at(version: int) -> set[str]:
+    """The tables a store of schema `version` has (as its migrations made them)."""
+    tables: set[str] = set()
+    for step in MIGRATIONS[:version]:
+        for statement in step:
+            if created := _CREATES.match(statement):
+                tables.add(created.group(1))
+            elif dropped := _DROPS.match(statement):
+                tables.discard(dropped.group(1))
+    return tables

@@ -139,7 +139,10 @@ class SQLiteStore(DerivedState):
         self.path = Path(path)
         if self.path.is_dir():
             raise ConfigError(f"{self.path} is a directory; give the path of a .db file")
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise BackendError(f"cannot make the folder of {self.path}: {exc}") from exc
         try:
             self._conn = sqlite3.connect(
                 self.path, timeout=_BUSY_TIMEOUT_S, isolation_level=None, check_same_thread=False
@@ -233,7 +236,7 @@ class SQLiteStore(DerivedState):
                 )
             if self._meta("times_padded", conn) is None:
                 self._pad_years(conn)
-        problems = shape_problems(self._conn)
+        problems = shape_problems(self._conn, SCHEMA_VERSION)
         if problems:
             raise BackendError(
                 f"{self.path} is not a whole memstrata store ({'; '.join(problems)}); "
@@ -584,7 +587,11 @@ class SQLiteStore(DerivedState):
             # The graph and its cache file may hold the erased vector: drop both; the
             # sync after the commit rebuilds the graph from the remaining vectors.
             with self._index_lock.gen_wlock():
-                AnnIndex.discard(self._ann_path)
+                try:
+                    AnnIndex.discard(self._ann_path)
+                except OSError as exc:
+                    raise BackendError(f"cannot remove the graph cache {self._ann_path} "
+                                       f"({exc}); nothing was purged") from exc  # fmt: skip
                 if self._index is not None:
                     self._index.drop_ann()
         with self._write() as conn:
@@ -1120,7 +1127,12 @@ class SQLiteStore(DerivedState):
         index = self._index
         if index is None or index.ann is None or self._embedder is None:
             return
-        index.ann.save(self._ann_path, seq=index.ann_seq, fingerprint=self._ann_fingerprint)
+        try:
+            index.ann.save(self._ann_path, seq=index.ann_seq, fingerprint=self._ann_fingerprint)
+        except OSError as exc:  # a cache: a failed save costs a rebuild at the next open
+            with contextlib.suppress(OSError):
+                AnnIndex.discard(self._ann_path)  # never a half-written one
+            warnings.warn(f"{self._ann_path}: graph cache not saved ({exc})", stacklevel=2)
         index.ann_dirty = 0
 
     @property
@@ -1181,5 +1193,4 @@ class SQLiteStore(DerivedState):
             warnings.warn(f"{self.path}: graph cache dropped on close ({exc!r})", stacklevel=4)
             return
         if self._index.ann_dirty:
-            with contextlib.suppress(OSError):  # a cache: a failed save costs a rebuild
-                self._save_ann()
+            self._save_ann()
