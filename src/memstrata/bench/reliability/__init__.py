@@ -1,0 +1,1 @@
+"""`memstrata bench reliability`: crash loop, tenant isolation, purge residue, faults."""
