@@ -207,7 +207,7 @@ def run_variant(variant: str, folder: Path, rng: random.Random, ann_rows: int) -
     result["ann_file_after"] = (folder / "residue.db.ann").exists()
     text_needles = [name, entity_key(name), stem(name.lower()), *words, *map(stem, words)]
     text_needles = list(dict.fromkeys(text_needles))
-    files = {}
+    files: dict[str, dict[str, Any]] = {}
     for path in sorted(folder.glob("residue.db*")):
         data = path.read_bytes()
         files[path.name] = {
