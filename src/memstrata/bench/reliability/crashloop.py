@@ -194,8 +194,11 @@ def _verify(state: _ModeState, *, background: bool, namespace: str) -> dict[str,
         args.append("--background")
     done = subprocess.run(
         procs.module_args("memstrata.bench.reliability.verify", *args),
-        capture_output=True, text=True, timeout=_VERIFY_S, check=False,
-    )  # fmt: skip
+        capture_output=True,
+        text=True,
+        timeout=_VERIFY_S,
+        check=False,
+    )
     lines = done.stdout.strip().splitlines()
     if done.returncode != 0 or not lines:
         return {"problems": {"raw": {"verifier": procs.tail(done.stderr)}}}
@@ -236,9 +239,11 @@ def _summary(states: dict[str, _ModeState], elapsed: float, config: CrashConfig)
             "workload_errors": len(s.workload_errors),
             "examples": {
                 name: list(found.values())[:_EXAMPLES]
-                for name, found in s.problems.items() if found
-            } | ({"workload_errors": s.workload_errors[:_EXAMPLES]} if s.workload_errors else {}),
-        }  # fmt: skip
+                for name, found in s.problems.items()
+                if found
+            }
+            | ({"workload_errors": s.workload_errors[:_EXAMPLES]} if s.workload_errors else {}),
+        }
     kills = sum(s.rounds for s in states.values())
     return {
         "kills": kills,

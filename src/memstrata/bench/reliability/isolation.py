@@ -99,10 +99,15 @@ def seed_tenant(memory: Any, name: str, rng: random.Random) -> Tenant:
         t.tokens.append(tok)
         texts.append(template.format(p=t.person, t=tok))
     memory.add(
-        [{"role": "user", "name": t.speaker, "content": x, "metadata": {"tag": t.meta}}
-         for x in texts],
-        namespace=name, user_id=t.user, agent_id=t.agent, session_id=t.session,
-    )  # fmt: skip
+        [
+            {"role": "user", "name": t.speaker, "content": x, "metadata": {"tag": t.meta}}
+            for x in texts
+        ],
+        namespace=name,
+        user_id=t.user,
+        agent_id=t.agent,
+        session_id=t.session,
+    )
     page = memory.list(namespace=name, statuses=STATUSES, limit=1000)
     t.ids = [r.id for r in page.records]
     t.cursor = memory.list(namespace=name, limit=1).next_cursor
@@ -169,9 +174,12 @@ def http_attempts(a: Tenant, b: Tenant) -> Iterator[Attempt]:
             body = {"query": query, "budget_tokens": 4000, "recent": 50, **scope}
             yield Attempt(f"context {sorted(scope)}", "POST", "/v1/context", body)
     lists: list[dict[str, Any]] = [
-        {}, {"cursor": b.cursor}, {"metadata": {"tag": b.meta}}, {"statuses": list(STATUSES)},
+        {},
+        {"cursor": b.cursor},
+        {"metadata": {"tag": b.meta}},
+        {"statuses": list(STATUSES)},
         {"kinds": list(KINDS), "statuses": list(STATUSES), "limit": 1000},
-    ]  # fmt: skip
+    ]
     for scope in _scopes(b):
         for extra in lists:
             yield Attempt(f"list {sorted(scope)} {sorted(extra)}", "POST", "/v1/list",
@@ -181,9 +189,12 @@ def http_attempts(a: Tenant, b: Tenant) -> Iterator[Attempt]:
         yield Attempt(f"GET stats {sorted(scope)}", "GET", "/v1/stats", params=scope)
     # Ways to name B's namespace: body, query string, headers, paths, raw bodies.
     named: list[tuple[str, dict[str, Any]]] = [
-        ("list", {}), ("export", {}), ("stats", {}), ("search", {"query": b.person}),
+        ("list", {}),
+        ("export", {}),
+        ("stats", {}),
+        ("search", {"query": b.person}),
         ("get", {"record_id": b.ids[0]}),
-    ]  # fmt: skip
+    ]
     for verb, body in named:
         yield Attempt(f"{verb} namespace in body", "POST", f"/v1/{verb}",
                       {**body, "namespace": B})  # fmt: skip
@@ -281,15 +292,24 @@ POISON: tuple[tuple[str, str, dict[str, Any]], ...] = (
     ("offset 2**63", "/v1/search", {"query": "poison", "offset": 2**63, "strategy": "bm25"}),
     ("kinds not a list", "/v1/search", {"query": "poison", "kinds": 5}),
     ("statuses not a list", "/v1/list", {"statuses": 5}),
-    ("year 1 with an offset", "/v1/add", {"messages": ["poison two"],
-                                          "occurred_at": "0001-01-01T00:00:00+05:00"}),
-    ("year 9999 with an offset", "/v1/add", {"messages": ["poison three"],
-                                             "occurred_at": "9999-12-31T23:59:59-01:00"}),
+    (
+        "year 1 with an offset",
+        "/v1/add",
+        {"messages": ["poison two"], "occurred_at": "0001-01-01T00:00:00+05:00"},
+    ),
+    (
+        "year 9999 with an offset",
+        "/v1/add",
+        {"messages": ["poison three"], "occurred_at": "9999-12-31T23:59:59-01:00"},
+    ),
     ("metadata nested 1,000 deep", "/v1/add", {"messages": ["poison four"], "metadata": "DEEP"}),
     ("actor a list", "/v1/add", {"messages": ["poison five"], "actor": ["x"]}),
-    ("a year below 1000", "/v1/add", {"messages": ["poison one"],
-                                      "occurred_at": "0999-12-31T00:00:00Z"}),
-)  # fmt: skip
+    (
+        "a year below 1000",
+        "/v1/add",
+        {"messages": ["poison one"], "occurred_at": "0999-12-31T00:00:00Z"},
+    ),
+)
 
 
 def _poison_body(body: dict[str, Any]) -> str:

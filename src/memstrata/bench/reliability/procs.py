@@ -37,17 +37,23 @@ class Proc:
     def __init__(self, args: Sequence[str], *, env: dict[str, str] | None = None) -> None:
         self.args = list(args)
         self.proc = subprocess.Popen(
-            self.args, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE, text=True, env={**os.environ, **(env or {})},
-        )  # fmt: skip
+            self.args,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env={**os.environ, **(env or {})},
+        )
         self.lines: queue.Queue[str | None] = queue.Queue()
         self._err: list[str] = []
         self._pumps = [
-            threading.Thread(target=self._pump, args=(self.proc.stdout, self.lines.put),
-                             daemon=True),
-            threading.Thread(target=self._pump, args=(self.proc.stderr, self._err.append),
-                             daemon=True),
-        ]  # fmt: skip
+            threading.Thread(
+                target=self._pump, args=(self.proc.stdout, self.lines.put), daemon=True
+            ),
+            threading.Thread(
+                target=self._pump, args=(self.proc.stderr, self._err.append), daemon=True
+            ),
+        ]
         for pump in self._pumps:
             pump.start()
 

@@ -167,10 +167,13 @@ def run_variant(variant: str, folder: Path, rng: random.Random, ann_rows: int) -
     speaker_mode = variant == "speaker"
     templates = _SPEAKER_TEMPLATES if speaker_mode else _TEMPLATES
     turns = [
-        {"role": "user", "name": name if speaker_mode else USER,
-         "content": t.format(name=name, w=w)}
+        {
+            "role": "user",
+            "name": name if speaker_mode else USER,
+            "content": t.format(name=name, w=w),
+        }
         for t, w in zip(templates, words)
-    ]  # fmt: skip
+    ]
     filler = ann_rows if variant == "ann" else 20
     result: dict[str, Any] = {"variant": variant, "name": name}
     context = lowered_thresholds(ann_rows - 50) if variant == "ann" else contextlib.nullcontext()
@@ -217,13 +220,15 @@ def run_variant(variant: str, folder: Path, rng: random.Random, ann_rows: int) -
         }
     left = [n for f in files.values() for n in f["text_found"]]
     exported_vectors = {
-        i["record"]["id"]: base64.b64decode(i["vector"]) for i in items_after
+        i["record"]["id"]: base64.b64decode(i["vector"])
+        for i in items_after
         if i["type"] == "record" and i.get("vector")
-    }  # fmt: skip
+    }
     in_export_vectors = [
-        rid for rid, data in vectors.items()
+        rid
+        for rid, data in vectors.items()
         if any(data == other for other in exported_vectors.values())
-    ]  # fmt: skip
+    ]
     result.update(
         files=files,
         name_in_files=any(n.lower() in {name.lower(), entity_key(name)} for n in left),
@@ -241,9 +246,9 @@ def run_variant(variant: str, folder: Path, rng: random.Random, ann_rows: int) -
 def _derived_from(memory: Any, turns: set[str]) -> list[dict[str, Any]]:
     """Records derived from `turns`, directly or through other derived records."""
     records = [
-        r for r in memory.list(user_id=USER, kinds=["fact", "episode", "profile"],
-                               limit=1000).records
-    ]  # fmt: skip
+        r
+        for r in memory.list(user_id=USER, kinds=["fact", "episode", "profile"], limit=1000).records
+    ]
     reached, grew = set(turns), True
     while grew:
         grew = False

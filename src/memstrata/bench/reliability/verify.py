@@ -92,9 +92,18 @@ def exported(memory: Any, namespace: str) -> tuple[dict[str, dict[str, Any]], di
 class Findings:
     def __init__(self) -> None:
         self.problems: dict[str, dict[str, str]] = {
-            name: {} for name in ("lost", "torn_adds", "cascades", "unformed", "retry_left",
-                                  "integrity", "pending", "raw")
-        }  # fmt: skip
+            name: {}
+            for name in (
+                "lost",
+                "torn_adds",
+                "cascades",
+                "unformed",
+                "retry_left",
+                "integrity",
+                "pending",
+                "raw",
+            )
+        }
 
     def add(self, kind: str, key: str, detail: str) -> None:
         self.problems[kind].setdefault(key, detail[:300])
@@ -204,10 +213,11 @@ def check_formed(
 ) -> None:
     """Active turns that no live fact comes from (every workload text makes facts)."""
     sourced = {
-        s for r in records.values()
+        s
+        for r in records.values()
         if r["kind"] == "fact" and r["status"] not in ("deleted", "purged")
         for s in r["source_ids"]
-    }  # fmt: skip
+    }
     for turn, record in turns:
         if record["status"] == "active" and record["id"] not in sourced:
             found.add("unformed", record["id"],
