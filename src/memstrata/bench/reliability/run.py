@@ -241,8 +241,8 @@ def _fault_rows(f: dict[str, Any]) -> list[dict[str, Any]]:
             rows.append(_row(s, label, f"skipped: {d['skipped']}", None, "–"))
             continue
         first = d.get("first_failure", {})
-        clear = first.get("error") == "BackendError" and bool(
-            _FULL.search(first.get("message", ""))
+        clear = first.get("error") == "BackendError" and _names_cause(
+            _FULL, first.get("message", "")
         )
         rows += [
             _row(
