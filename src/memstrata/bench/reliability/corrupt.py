@@ -114,14 +114,17 @@ CORRUPTIONS: dict[str, Damage] = {
 
 def build_crashed_store(path: Path, adds: int = 40) -> tuple[str, int]:
     """A store whose recent writes are only in its -wal file, as a killed process
-    leaves it: copied while a Memory still has it open. Returns a turn's id and how
-    many turns were written."""
+    leaves it: made and closed with one turn, then written by a Memory that is
+    still open when the files are copied. Returns the first turn's id and how many
+    turns were written in all."""
     from memstrata.memory import Memory
 
     live = path.with_name("live-" + path.name)
-    memory = Memory(live, embedder="hash", settings={"facts": False, "episodes": False})
-    try:
+    settings = {"facts": False, "episodes": False}
+    with Memory(live, embedder="hash", settings=settings) as memory:
         first = memory.add([_TURN.format(i=0, topic="rose")], user_id="u1")[0].id
+    memory = Memory(live, embedder="hash", settings=settings)
+    try:
         for i in range(1, adds):
             memory.add([_TURN.format(i=i, topic="herb")], user_id="u1", session_id="s1")
         for suffix in ("", "-wal"):

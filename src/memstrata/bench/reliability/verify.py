@@ -162,7 +162,7 @@ def match_unacked(
             for tok in tokens(record["text"]):
                 by_token[tok] = record
             for tok in tokens(json.dumps(record["metadata"])):
-                by_token.setdefault(tok, record)  # a purged turn keeps no text, nor metadata
+                by_token.setdefault(tok, record)  # an updated turn keeps its first token here
     stored = []
     for group in state.unacked_adds:
         hits = [(t, by_token.get(str(t.metadata.get("tok")))) for t in group]
