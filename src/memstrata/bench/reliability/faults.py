@@ -341,7 +341,8 @@ def model_contract(case: dict[str, Any], stored: int) -> list[str]:
                      f"warned {search.get('warned')}")  # fmt: skip
     start = case.get("http_start") or {}
     if not start.get("ok"):
-        wrong.append(f"the server did not start: {start.get('message', '')[:100]}")
+        reason = " ".join(start.get("message", "").split())[:100]
+        wrong.append(f"the server did not start: {reason}")
     if case.get("http_add", {}).get("status") != 200:
         wrong.append(f"HTTP add answered {case.get('http_add', {}).get('status')}")
     http_search = case.get("http_search", {})

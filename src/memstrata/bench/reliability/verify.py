@@ -202,9 +202,11 @@ def check_cascades(
         for tok in tokens(derived["text"]) & owner.keys():
             turn_id = owner[tok]
             bad.add(turn_id)
+            status = records[turn_id]["status"]
+            why = status if status in ("deleted", "purged") else "updated away from it"
             found.add(kind, f"{turn_id}:{derived['id']}",
-                      f"active {derived['kind']} {derived['id']} carries {tok} of "
-                      f"{records[turn_id]['status']} turn {turn_id}")  # fmt: skip
+                      f"active {derived['kind']} {derived['id']} carries {tok} of turn "
+                      f"{turn_id} ({why})")  # fmt: skip
     return bad
 
 
