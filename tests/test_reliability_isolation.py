@@ -31,9 +31,11 @@ def test_tenant_a_input_cannot_break_tenant_b(matrix: dict[str, Any]) -> None:
     a = matrix["availability"]
     assert a["poison_sent"] == 10
     figures = {k: a[k] for k in ("poison_server_errors", "b_calls_broken", "close_failed",
-                                 "restart_failed", "b_calls_broken_after_restart")}  # fmt: skip
+                                 "restart_failed", "b_calls_broken_after_restart",
+                                 "failed_add_stored")}  # fmt: skip
     assert figures == {"poison_server_errors": 0, "b_calls_broken": 0, "close_failed": False,
-                       "restart_failed": False, "b_calls_broken_after_restart": 0}, (
+                       "restart_failed": False, "b_calls_broken_after_restart": 0,
+                       "failed_add_stored": False}, (
         a["poison_answers"], a["examples"],
     )  # fmt: skip
 

@@ -19,9 +19,11 @@ and the store must still close and open again (as a restarted server would).
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
 import random
+import sqlite3
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -318,13 +320,23 @@ def _poison_body(body: dict[str, Any]) -> str:
     return text.replace('"DEEP"', '{"d": ' * 1000 + "{}" + "}" * 1000)
 
 
+B_ADD_TEXT = "tenant b is still here"
+
+
+def _stored(db: Path, text: str) -> bool:
+    """Whether a turn with `text` is in the file (read beside the live server)."""
+    with contextlib.closing(sqlite3.connect(db)) as conn:
+        row = conn.execute("SELECT count(*) FROM records WHERE text = ?", (text,)).fetchone()
+    return bool(row[0])
+
+
 def b_probes(b: Tenant) -> list[tuple[str, str, dict[str, Any]]]:
     """What B does after A's poison: each must answer 2xx."""
     probes: list[tuple[str, str, dict[str, Any]]] = [
         (f"search {s}", "/v1/search", {"query": b.person, "strategy": s}) for s in STRATEGIES
     ]
     return [
-        ("add", "/v1/add", {"messages": ["tenant b is still here"], "user_id": b.user}),
+        ("add", "/v1/add", {"messages": [B_ADD_TEXT], "user_id": b.user}),
         *probes,
         ("context", "/v1/context", {"query": b.person}),
         ("list", "/v1/list", {}),
@@ -373,7 +385,7 @@ def run_isolation(config: IsolationConfig, log: Log = lambda m: None) -> dict[st
             log(f"isolation: {tally.attempts} attempts, {len(tally.leaks)} leaks; now poison")
             after = snapshot(memory, B)
             changed = sorted(k for k in {*before, *after} if before.get(k) != after.get(k))
-            availability.poison(server.url, a, b)
+            availability.poison(server.url, db, a, b)
         closed = True
         availability.restart(memory, db, b)
     finally:
@@ -401,11 +413,12 @@ def run_isolation(config: IsolationConfig, log: Log = lambda m: None) -> dict[st
 class _Availability:
     poison_answers: dict[str, int] = field(default_factory=dict)
     b_broken: list[str] = field(default_factory=list)
+    failed_add_stored: bool = False  # an add answered with an error, yet stored
     close_error: str | None = None
     restart_error: str | None = None
     b_broken_after_restart: list[str] = field(default_factory=list)
 
-    def poison(self, url: str, a: Tenant, b: Tenant) -> None:
+    def poison(self, url: str, db: Path, a: Tenant, b: Tenant) -> None:
         import httpx
 
         with httpx.Client(base_url=url, timeout=60) as http:
@@ -417,6 +430,8 @@ class _Availability:
                 answer = http.post(path, json=body, headers={"Authorization": f"Bearer {b.key}"})
                 if answer.status_code >= 300:
                     self.b_broken.append(f"B's {label}: {answer.status_code} {answer.text[:120]}")
+                    if label == "add":
+                        self.failed_add_stored = _stored(db, B_ADD_TEXT)
 
     def restart(self, memory: Any, db: Path, b: Tenant) -> None:
         """Close the store and open it again, as a restarted server does (open, warm
@@ -445,6 +460,7 @@ class _Availability:
             "poison_sent": len(self.poison_answers),
             "poison_server_errors": len(errors),
             "b_calls_broken": len(self.b_broken),
+            "failed_add_stored": self.failed_add_stored,
             "close_failed": self.close_error is not None,
             "restart_failed": self.restart_error is not None,
             "b_calls_broken_after_restart": len(self.b_broken_after_restart),

@@ -179,6 +179,13 @@ def _isolation_rows(i: dict[str, Any]) -> list[dict[str, Any]]:
         _zero(s, "B's calls broken after A's input", a["b_calls_broken"]),
         _row(
             s,
+            "B's add answered with an error, yet stored",
+            a["failed_add_stored"],
+            not a["failed_add_stored"],
+            "False",
+        ),
+        _row(
+            s,
             "Memory.close() after A's input",
             "raised" if a["close_failed"] else "ok",
             not a["close_failed"],
