@@ -232,10 +232,18 @@ _FULL = re.compile(r"space|full|free", re.IGNORECASE)
 _READ_ONLY = re.compile(r"read-only|readonly|read only|writ|permission", re.IGNORECASE)
 
 
+_PATH = re.compile(r"(?<!\S)/\S*")
+
+
+def without_paths(message: str) -> str:
+    """A message with its file paths cut out (they hold temporary folder names)."""
+    return _PATH.sub("PATH", message)
+
+
 def _names_cause(pattern: re.Pattern[str], message: str) -> bool:
     """Whether a message names the cause, its paths left out (a folder called
     "diskfull" names nothing)."""
-    return bool(pattern.search(" ".join(w for w in message.split() if "/" not in w)))
+    return bool(pattern.search(without_paths(message)))
 
 
 def _fault_rows(f: dict[str, Any]) -> list[dict[str, Any]]:
@@ -255,7 +263,7 @@ def _fault_rows(f: dict[str, Any]) -> list[dict[str, Any]]:
             _row(
                 s,
                 f"{label}: the failing write",
-                f"{first.get('error')}: {first.get('message', '')[-60:]}",
+                f"{first.get('error')}: {without_paths(first.get('message', ''))[:80]}",
                 clear,
                 "BackendError naming the cause",
             ),
@@ -280,7 +288,7 @@ def _fault_rows(f: dict[str, Any]) -> list[dict[str, Any]]:
             _row(
                 s,
                 f"read-only media, {name}: what the caller saw",
-                f"{seen}: {message[-60:]}",
+                f"{seen}: {without_paths(message)[:80]}",
                 clean,
                 "BackendError naming read-only; no write taken",
             ),
