@@ -192,3 +192,23 @@ def corrupt_cases() -> list[tuple[bytes, str]]:
 def test_from_bytes_rejects_corrupt_data_clearly(data: bytes, message: str) -> None:
     with pytest.raises(ValueError, match=message):
         Topics.from_bytes(data)
+
+
+def test_a_removed_vector_leaves_the_topic_as_if_it_never_came() -> None:
+    rng = np.random.default_rng(3)
+    vectors = rng.normal(size=(6, 8)).astype(np.float32)
+    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    with_it, without = Topics(8, join=-1.0), Topics(8, join=-1.0)  # one topic for all
+    with_it.add(vectors)
+    without.add(np.delete(vectors, 2, axis=0))
+    with_it.remove(0, vectors[2])
+    assert with_it.counts.tolist() == without.counts.tolist() == [5]
+    assert np.allclose(with_it.centroids, without.centroids, atol=1e-6)
+    lone = Topics(8, join=1.0)  # every vector its own topic
+    lone.add(vectors[:2])
+    lone.remove(1, vectors[1])
+    assert lone.counts.tolist() == [1, 0] and not lone.centroids[1].any()
+    restored = Topics.from_bytes(lone.to_bytes())
+    assert restored.counts.tolist() == [1, 0]
+    assert restored.nearest(vectors[1], 2)[0][0] == 0  # nothing nears the emptied topic
+    assert restored.add(vectors[1:2]).tolist() == [2]  # a new topic; the index stays taken

@@ -518,6 +518,7 @@ def migrate() -> None:
 
 @app.command()
 def check(
+    db: DbOpt = None,
     quick: Annotated[
         bool, typer.Option("--quick", help="Check the pages only (faster on large files).")
     ] = False,
@@ -525,7 +526,7 @@ def check(
     """Check that a store file is whole: SQLite's integrity check of every page and
     index, the tables a store has, and the full-text index against the records.
     Exits 1 and lists the problems if there are any."""
-    path = state.db or default_db_path()
+    path = db or state.db or default_db_path()
     problems = check_file(path, full=not quick)
     if _want_json():
         _emit({"path": str(path), "ok": not problems, "problems": problems})
@@ -543,10 +544,11 @@ def check(
 @app.command()
 def backup(
     dest: Annotated[Path, typer.Argument(help="Where to write the copy (a new file).")],
+    db: DbOpt = None,
 ) -> None:
     """Copy the store to DEST while it is in use (SQLite's online backup: a consistent
     snapshot), and check the copy."""
-    path = state.db or default_db_path()
+    path = db or state.db or default_db_path()
     if not path.is_file():
         _fail(InvalidInput(f"{path} does not exist; give the store with --db"))
     source = sqlite3.connect(path)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import builtins
+import contextlib
 import copy
 import dataclasses
 import functools
@@ -479,8 +480,17 @@ class Memory:
         record_id = _check_id(record_id)
         actor = check_actor(actor)
         with self._formations.lock, self.store.atomic():
+            self.store.get(record_id, scope, include_gone=True)  # NotFound out of scope
+            topics, episodes = self._former.forget(record_id)  # before its vector goes
             self.store.purge(record_id, scope, actor=actor)
             self._drop_derived(record_id, scope.namespace, purge=True)
+            if topics:
+                self.store.set_state(topics)
+            for episode_id, vector in episodes:  # those not erased with it
+                with contextlib.suppress(NotFound):
+                    self.store.revise(episode_id, Scope(scope.namespace), lambda _: {}, vector,
+                                      op="form", expected_version=None, actor="formation",
+                                      bump_version=False)  # fmt: skip
 
     def feedback(
         self,

@@ -6,7 +6,9 @@
 - `scale`: ingest, storage and search latency on generated data as the store grows;
 - `locomo`: turn-level evidence recall, context coverage and latency on LoCoMo;
 - `longmemeval`: session- and turn-level recall by question type on LongMemEval;
-- `serve`: throughput, latency and lost writes of the HTTP server under concurrent clients.
+- `serve`: throughput, latency and lost writes of the HTTP server under concurrent clients;
+- `reliability`: crash loop, tenant isolation, purge residue and faults, against issue 10's
+  contract.
 """
 
 from __future__ import annotations
@@ -330,3 +332,12 @@ def _mount_serve() -> None:
 
 
 _mount_serve()
+
+
+def _mount_reliability() -> None:
+    from memstrata.bench.reliability.run import reliability_command
+
+    app.command("reliability")(reliability_command)
+
+
+_mount_reliability()

@@ -129,13 +129,31 @@ class Topics:
 
     def nearest(self, vector: np.ndarray, n: int = 3) -> list[tuple[int, float]]:
         """The `n` topics nearest to `vector` as (topic, cosine), best first; ties go to
-        the lower index. Empty when there are no topics."""
+        the lower index. Empty when there are no topics (emptied ones do not count)."""
         v = self._check(vector)
         if len(v) != 1:
             raise ValueError(f"nearest() takes one vector, got {len(v)} rows")
         sims = self._unit[: self._n] @ v[0]
-        order = np.argsort(-sims, kind="stable")[: max(n, 0)]
+        live = np.flatnonzero(self._counts[: self._n] > 0)  # an emptied topic nears nothing
+        order = live[np.argsort(-sims[live], kind="stable")][: max(n, 0)]
         return [(int(i), float(sims[i])) for i in order]
+
+    def remove(self, topic: int, vector: np.ndarray) -> None:
+        """Take back one vector that was added to `topic` (its memory was purged): the
+        topic's mean is as if it had never come. A topic emptied so keeps its index
+        (links name topics by index) with no centroid, and nothing nears it."""
+        if not 0 <= topic < self._n:
+            raise ValueError(f"no topic {topic}; there are {self._n}")
+        v = self._check(vector)[0]
+        n = int(self._counts[topic])
+        mean = self._means[topic]
+        if n <= 1:
+            mean[:] = 0.0
+            self._counts[topic] = 0
+        else:
+            mean[:] = (mean * np.float32(n) - v) / np.float32(n - 1)
+            self._counts[topic] = n - 1
+        _normalize_into(mean, self._unit[topic])
 
     def to_bytes(self) -> bytes:
         """A self-describing little-endian encoding (no pickle); see `from_bytes`."""
@@ -176,8 +194,10 @@ class Topics:
             )
         means = np.frombuffer(data, dtype="<f4", count=k * dim, offset=_HEADER.size)
         counts = np.frombuffer(data, dtype="<i8", count=k, offset=_HEADER.size + k * dim * 4)
-        if not np.isfinite(means).all() or (counts < 1).any():
-            raise ValueError("topic data is corrupt: non-finite centroids or empty topics")
+        if not np.isfinite(means).all() or (counts < 0).any():
+            raise ValueError("topic data is corrupt: non-finite centroids or negative counts")
+        if ((counts == 0) & means.reshape(k, dim).any(axis=1)).any():
+            raise ValueError("topic data is corrupt: empty topics with a centroid")
         topics = cls(dim, join=join, max_topics=max_topics)
         topics._grow(k)
         topics._n = k

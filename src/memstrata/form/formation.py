@@ -367,6 +367,35 @@ class Former:
             return None
         return episode_policy.centroid(np.stack(vectors))
 
+    def forget(
+        self, record_id: str
+    ) -> tuple[dict[str, bytes], list[tuple[str, np.ndarray]]]:
+        """What erasing a record's vector changes beyond the records derived from it:
+        the topic models it joined, without it (state to save), and the episodes it
+        belongs to, each with its centroid made again from the other members (episode
+        id, vector). Call it before the vector is erased, in the purge's transaction."""
+        store = self.store
+        vector = store.vectors_of([record_id]).get(record_id)
+        if vector is None or not np.abs(vector).sum():
+            return {}, []
+        state: dict[str, bytes] = {}
+        episodes: list[tuple[str, np.ndarray]] = []
+        for group in store.linked([record_id], "part_of").get(record_id, []):
+            if group.startswith("topic:"):
+                key, _, index = group[len("topic:") :].rpartition("\x1f")
+                with self.topics_lock:
+                    model = self._models.get(key) or self._load_topics(key, len(vector))
+                    self._models[key] = model
+                    if index.isdigit() and int(index) < len(model):
+                        model.remove(int(index), vector)
+                        state[f"topics:{key}"] = model.to_bytes()
+                continue
+            members = store.linked([group], "part_of", reverse=True).get(group, [])
+            others = store.vectors_of([m for m in members if m != record_id])
+            if others:
+                episodes.append((group, episode_policy.centroid(np.stack(list(others.values())))))
+        return state, episodes
+
     # ----------------------------------------------------------------- topics
 
     def _topics(

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 import sqlite3
 from pathlib import Path
 
@@ -156,8 +157,31 @@ def backend_error(path: Path, exc: sqlite3.Error, doing: str = "") -> BackendErr
         hint = "the file or its folder is read-only; open a writable copy"
     elif "locked" in lowered or "busy" in lowered:
         hint = "another process holds the file's lock; try again"
-    elif "disk i/o" in lowered or "unable to open" in lowered:
-        hint = "the disk failed to read or write; check the device and try again"
+    elif "disk i/o" in lowered and _writing(exc):
+        hint = ("the disk refused a write: it may be full, over a quota or a file size limit, "
+                f"or failing{_free_space(path)}; free some space or check the device, and try "
+                "again")  # fmt: skip
+    elif "disk i/o" in lowered:
+        hint = "the disk failed to read; check the device and try again"
+    elif "unable to open" in lowered:
+        hint = ("the file or its folder cannot be opened: check that it exists, is "
+                "readable and writable (not on read-only media), and try again")  # fmt: skip
     else:
         hint = ""
     return BackendError(f"{where}{'; ' + hint if hint else ''}")
+
+
+def _writing(exc: sqlite3.Error) -> bool:
+    """Whether SQLite failed writing (or syncing) rather than reading."""
+    name = getattr(exc, "sqlite_errorname", "") or ""
+    return not name.startswith("SQLITE_IOERR_READ") and not name.startswith(
+        "SQLITE_IOERR_SHORT_READ"
+    )
+
+
+def _free_space(path: Path) -> str:
+    try:
+        free = shutil.disk_usage(path.parent).free
+    except OSError:
+        return ""
+    return f" ({free / 2**20:,.0f} MiB free there)"
