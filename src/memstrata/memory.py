@@ -511,7 +511,7 @@ class Memory:
         actor = check_actor(actor)
         field = "useful" if useful else "not_useful"
         return self.store.revise(
-            _check_id(record_id),
+            record_id,
             scope,
             lambda r: {field: getattr(r, field) + 1},
             None,
