@@ -11,6 +11,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import httpx
 import pytest
@@ -354,24 +355,10 @@ PROTOCOLS = ["uvicorn.protocols.http.httptools_impl:HttpToolsProtocol",
 
 @contextmanager
 def serving(app: Any, protocol: type) -> Iterator[tuple[str, int]]:
-    """`app` on uvicorn with the HTTP protocol class `protocol`, on a free port."""
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    sock.listen(16)
-    config = uvicorn.Config(app, log_level="warning", http=protocol)
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not server.started:
-        assert thread.is_alive() and time.monotonic() < deadline, "uvicorn did not start"
-        time.sleep(0.01)
-    try:
-        yield sock.getsockname()
-    finally:
-        server.should_exit = True
-        thread.join(10)
-        sock.close()
+    """`app` on uvicorn with the HTTP protocol class `protocol`: its (host, port)."""
+    with running(app, http=protocol) as url:
+        parts = urlsplit(url)
+        yield str(parts.hostname), int(parts.port or 0)
 
 
 def until_closed(conn: socket.socket, wait: float = 15.0) -> bytes:

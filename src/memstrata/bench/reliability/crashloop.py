@@ -31,19 +31,10 @@ from typing import Any
 
 from memstrata.bench.reliability import procs
 from memstrata.bench.reliability.procs import Proc
+from memstrata.bench.reliability.verify import PROBLEMS
 
 MODES = ("library", "library-bg", "server")
 NAMESPACE_SERVER = "crash"
-PROBLEMS = (
-    "lost",
-    "torn_adds",
-    "cascades",
-    "unformed",
-    "retry_left",
-    "integrity",
-    "pending",
-    "raw",
-)
 _READY_S = 120.0
 _VERIFY_S = 300.0
 _EXAMPLES = 5

@@ -89,21 +89,15 @@ def exported(memory: Any, namespace: str) -> tuple[dict[str, dict[str, Any]], di
     return records, history
 
 
+# What the verifier finds, by kind (crashloop.py reports them in this order).
+PROBLEMS = (
+    "lost", "torn_adds", "cascades", "unformed", "retry_left", "integrity", "pending", "raw",
+)  # fmt: skip
+
+
 class Findings:
     def __init__(self) -> None:
-        self.problems: dict[str, dict[str, str]] = {
-            name: {}
-            for name in (
-                "lost",
-                "torn_adds",
-                "cascades",
-                "unformed",
-                "retry_left",
-                "integrity",
-                "pending",
-                "raw",
-            )
-        }
+        self.problems: dict[str, dict[str, str]] = {name: {} for name in PROBLEMS}
 
     def add(self, kind: str, key: str, detail: str) -> None:
         self.problems[kind].setdefault(key, detail[:300])
