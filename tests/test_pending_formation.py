@@ -164,3 +164,25 @@ def test_only_an_ended_process_counts_as_abandoned() -> None:
     assert pending.abandoned(owner) == (os.name == "posix")
     if Path("/proc/self/stat").exists():  # a restarted container reuses the pid
         assert pending.abandoned(f"{os.getpid()}.1.x")
+
+
+def test_a_turn_updated_while_its_add_is_owed_keeps_the_rest_of_the_add_owed(
+    db_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An update marks the formation it owes beside the add's own mark, never over
+    it: killed before either ran, the next process forms every turn of the add."""
+    m = Memory(db_path, embedder="hash")
+    monkeypatch.setattr(m._formations, "form", lambda job: None)  # as if killed first
+    first, second = m.add(TURNS, user_id="u", session_id="s1", occurred_at=DAY)
+    m.update(first.id, text="I adopted a whippet called Biscuit last week.", user_id="u")
+    owed = [(key, pending.parse(key, raw).ids) for key, raw in
+            m.store.state_items(pending.PREFIX)]  # fmt: skip
+    assert len(owed) == 2 and sorted(ids for _, ids in owed) == sorted([[first.id],
+                                                                        [first.id, second.id]])
+    for key, _ in m.store.state_items(pending.PREFIX):  # as if their process had ended
+        m.store.take_state(key, key.replace(key.split(":")[2], "999999999.1.dead"))
+    m.close()
+    with Memory(db_path, embedder="hash") as again:
+        facts = _facts(again)
+    assert any("whippet" in f for f in facts) and any("pottery" in f for f in facts)
+    assert not any("greyhound" in f for f in facts)

@@ -22,6 +22,7 @@ import numpy as np
 from memstrata.errors import EmbeddingError
 from memstrata.form import pending
 from memstrata.form.formation import Former
+from memstrata.ids import new_id
 from memstrata.types import Record, Scope
 
 
@@ -57,7 +58,7 @@ class Formations:
         """The job of an add about to be stored, and the marks to store with its turns."""
         if not self.owes:
             return Job(records, vectors, previous, topics), {}
-        mark = pending.key(self.owner, records[0].id)
+        mark = pending.key(self.owner, new_id())  # never another job's: it would replace it
         value = pending.value(records[0].scope.namespace, [r.id for r in records])
         return Job(records, vectors, previous, topics, (mark,)), {mark: value}
 
@@ -130,7 +131,7 @@ class Formations:
         each mark taken over first so that no other process forms it too."""
         marks = [m for m in self.marks() if pending.abandoned(m.owner)]
         for mark in sorted(marks, key=lambda m: m.ids[0]):  # ids are time-ordered
-            mine = pending.key(self.owner, mark.ids[0])
+            mine = pending.key(self.owner, new_id())
             if not self.store.take_state(mark.key, mine):
                 continue  # another process took it
             try:

@@ -3,7 +3,7 @@ is formed by the next process that opens the file.
 
 An add writes a mark in the transaction that stores its turns:
 
-    formation:pending:<owner>:<first turn id>  ->  {"namespace": ..., "ids": [...]}
+    formation:pending:<owner>:<a new id>  ->  {"namespace": ..., "ids": [...]}
 
 and formation deletes it in the transaction that saves what it derived. The owner
 names the process (its pid) and the `Memory` in it. A mark whose process has ended
@@ -35,8 +35,8 @@ def new_owner() -> str:
     return f"{os.getpid()}.{_started(os.getpid()) or '-'}.{secrets.token_hex(4)}"
 
 
-def key(owner: str, first_id: str) -> str:
-    return f"{PREFIX}{owner}:{first_id}"
+def key(owner: str, unique: str) -> str:
+    return f"{PREFIX}{owner}:{unique}"
 
 
 def value(namespace: str, ids: list[str]) -> bytes:
