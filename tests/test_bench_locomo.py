@@ -4,6 +4,7 @@ outputs must agree with each other (embedder "hash", data written by the tests).
 
 from __future__ import annotations
 
+import inspect
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -676,3 +677,38 @@ def test_dev_split_bm25_finds_evidence(tmp_path: Path) -> None:
     # Regression floor: on the first dev conversation BM25 recall@10 is ~0.6.
     assert results["recall_at"]["10"] > 0.4
     assert results["recall_at"]["1"] <= results["recall_at"]["5"] <= results["recall_at"]["10"]
+
+
+def test_a_data_set_adds_its_own_figures_and_questions_carry_extras(
+    locomo10: Path, tmp_path: Path
+) -> None:
+    """The hooks a data set uses for figures of its own: a question's `extra` and
+    `as_of` reach its row, `Spec.figures` turns a strategy's rows into figures, and
+    `Spec.markdown` adds a section to results.md."""
+    from dataclasses import replace
+
+    from memstrata.bench import locomo
+
+    conversations, issues, info = locomo.load_locomo(locomo10)
+    for conv in conversations:
+        for n, q in enumerate(conv.questions):
+            q.extra = {"n": n}
+            q.as_of = "2023-06-01T00:00:00.000000Z" if n == 0 else None
+    spec = replace(
+        locomo.SPEC,
+        figures=lambda rows: {"rows": len(rows), "ns": sorted({r["extra"]["n"] for r in rows})},
+        markdown=lambda results: f"\n## Own figures\n\nrows: {results['figures']['rows']}\n",
+    )
+    out = tmp_path / "out"
+    results = harness.run_benchmark(spec, conversations, issues, info,
+                                    _config(locomo10, out, strategies=["bm25", "dense"]))  # fmt: skip
+    assert results["figures"]["rows"] == 12
+    assert results["by_strategy"]["dense"]["figures"]["ns"] == sorted(
+        {n for c in conversations for n in range(len(c.questions))}
+    )
+    assert "## Own figures\n\nrows: 12" in (out / "results.md").read_text()
+    rows = _jsonl(out / "per_question.jsonl")
+    asked = [r for r in rows if r["as_of"] is not None]
+    takes = "as_of" in inspect.signature(Memory.search).parameters
+    assert asked and all(r["as_of_applied"] is takes for r in asked)
+    assert all(r["as_of_applied"] is None for r in rows if r["as_of"] is None)

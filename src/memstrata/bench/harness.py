@@ -88,6 +88,12 @@ class Question:
     unknown: list[str] = field(default_factory=list)
     malformed: list[str] = field(default_factory=list)
     skip: str | None = None
+    # When the question is asked, as the memory stood (`search(as_of=…)` when the
+    # engine takes it; the row says so when it does not).
+    as_of: str | None = None
+    # What a data set's own figures need (e.g. which evidence turns hold the old and
+    # the new value); copied into the question's row as "extra".
+    extra: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass
@@ -239,6 +245,11 @@ class Spec:
     category_names: Mapping[str, str]
     overall: Callable[[str], bool]
     category_label: str = "category"
+    # A data set's own figures from the rows of one strategy (results["by_strategy"]
+    # [s]["figures"], and the headline strategy's at results["figures"]), and the
+    # Markdown section that shows them.
+    figures: Callable[[Sequence[Mapping[str, Any]]], dict[str, Any]] | None = None
+    markdown: Callable[[Mapping[str, Any]], str] | None = None
 
 
 @dataclass
@@ -316,6 +327,7 @@ class _Searcher:
         self.has_context = context_available(memory)
         if self.has_context:
             _check_context_signature(memory)
+        self.takes_as_of = "as_of" in inspect.signature(memory.search).parameters
 
     def lookup(self, ids: Sequence[str]) -> dict[str, Any]:
         return {r.id: r for r in self.memory.store.get_many(list(ids), self.scope)}
@@ -324,10 +336,12 @@ class _Searcher:
         value = record.metadata.get(self.spec.turn_key)
         return value if isinstance(value, str) else None
 
-    def search(self, query: str, strategy: str) -> list[Any]:
+    def search(self, query: str, strategy: str, as_of: str | None = None) -> list[Any]:
         kwargs: dict[str, Any] = {"k": self.config.search_k, "user_id": self.conv.user_id}
         if strategy != "default":
             kwargs["strategy"] = strategy
+        if as_of is not None and self.takes_as_of:
+            kwargs["as_of"] = as_of
         return self.memory.search(query, **kwargs)
 
     def context(self, query: str, budget: int) -> Any:
@@ -380,6 +394,9 @@ def _row(
         "context_coverage": None,
         "context_ms": None,
         "scores": scores,
+        "as_of": question.as_of,
+        "as_of_applied": None,
+        "extra": question.extra,
     }
 
 
@@ -391,13 +408,15 @@ def _measure_strategy(
     rows = []
     for question in conv.questions:
         begin = time.perf_counter()
-        hits = searcher.search(question.text, strategy)
+        hits = searcher.search(question.text, strategy, question.as_of)
         elapsed = time.perf_counter() - begin
         state.search_s.setdefault(strategy, []).append(elapsed)
         expansion = expand_provenance([h.record for h in hits], searcher.lookup, searcher.unit_of)
         state.unitless_hits += expansion.unitless_hits
         state.unresolved_sources += expansion.unresolved
         row = _row(question, conv, strategy, expansion, searcher.session_of, elapsed * 1000)
+        if question.as_of is not None:
+            row["as_of_applied"] = searcher.takes_as_of
         if searcher.has_context:
             _measure_context(searcher, question, row, state.context_s.setdefault(strategy, {}))
         rows.append(row)
@@ -485,7 +504,7 @@ def run_benchmark(
         extra={"started_at": started, "embedder": embedder, "embedder_load_s": load_s,
                "context_available": state.has_context},
     )  # fmt: skip
-    summary.write_outputs(results, state, config)
+    summary.write_outputs(results, state, config, spec)
     log(summary.headline(results))
     return results
 

@@ -21,7 +21,7 @@ retrieval benchmarks (LoCoMo, LongMemEval).
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -130,6 +130,9 @@ def build_results(
         s: strategy_block(spec, state.rows.get(s, []), state, s, config.budgets)
         for s in config.strategies
     }
+    if spec.figures is not None:
+        for s, block in blocks.items():
+            block["figures"] = spec.figures(state.rows.get(s, []))
     primary = config.strategies[0]
     embedder = extra["embedder"]
     available = bool(extra["context_available"])
@@ -188,12 +191,15 @@ def build_results(
 # ------------------------------------------------------------------ outputs
 
 
-def write_outputs(results: dict[str, Any], state: RunState, config: RunConfig) -> list[Path]:
+def write_outputs(
+    results: dict[str, Any], state: RunState, config: RunConfig, spec: Spec | None = None
+) -> list[Path]:
     """results.json, results.md and (with plots on) recall_at_k.png and latency.png;
     per_question.jsonl is written as the run goes."""
     paths = [
         report.write_json(config.out / "results.json", results),
-        report.write_text(config.out / "results.md", results_markdown(results)),
+        report.write_text(config.out / "results.md",
+                          results_markdown(results, spec.markdown if spec else None)),
     ]
     if config.plots:
         paths.extend(write_plots(results, state, config.out))
@@ -257,9 +263,13 @@ def _recall_row(label: list[str], figures: Mapping[str, Any]) -> list[str]:
 _RECALL_HEADERS = [*[f"R@{k}" for k in KS], "all@10", "MRR"]
 
 
-def results_markdown(results: Mapping[str, Any]) -> str:
-    """The results as Markdown tables: recall by strategy, by category, context
-    coverage, latency, ingest and resources, evidence problems."""
+def results_markdown(
+    results: Mapping[str, Any],
+    spec_markdown: Callable[[Mapping[str, Any]], str] | None = None,
+) -> str:
+    """The results as Markdown tables: recall by strategy, by category, the data
+    set's own figures (`spec_markdown`), context coverage, latency, ingest and
+    resources, evidence problems."""
     cfg, unit = results["config"], results["unit"]
     blocks = results["by_strategy"]
     data = results["data"]
@@ -308,6 +318,8 @@ def results_markdown(results: Mapping[str, Any]) -> str:
             f"\n## {each.capitalize()} recall by {label}\n",
             _category_table(blocks, each, unit, label),
         ]
+    if spec_markdown is not None:
+        parts.append(spec_markdown(results))
     parts += ["\n## Context coverage\n", _context_markdown(results)]
     parts += ["\n## Ingest and resources\n", _resources_markdown(results)]
     parts += ["\n## Evidence and data problems\n", _evidence_markdown(results)]
