@@ -700,8 +700,8 @@ def test_a_data_set_adds_its_own_figures_and_questions_carry_extras(
         markdown=lambda results: f"\n## Own figures\n\nrows: {results['figures']['rows']}\n",
     )
     out = tmp_path / "out"
-    results = harness.run_benchmark(spec, conversations, issues, info,
-                                    _config(locomo10, out, strategies=["bm25", "dense"]))  # fmt: skip
+    config = _config(locomo10, out, strategies=["bm25", "dense"])
+    results = harness.run_benchmark(spec, conversations, issues, info, config)
     assert results["figures"]["rows"] == 12
     assert results["by_strategy"]["dense"]["figures"]["ns"] == sorted(
         {n for c in conversations for n in range(len(c.questions))}
