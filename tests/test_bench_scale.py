@@ -14,7 +14,7 @@ import pytest
 
 pytest.importorskip("matplotlib")
 
-from memstrata.bench import report
+from memstrata.bench import machine, measure, report
 from memstrata.bench.gen import (
     USER_TEMPLATES,
     corpus_stats,
@@ -23,7 +23,9 @@ from memstrata.bench.gen import (
     generate_turns,
     iter_batches,
 )
-from memstrata.bench.scale import STRATEGIES, ScaleConfig, brute_force_top, run_scale
+from memstrata.bench.scale.oracle import brute_force_top
+from memstrata.bench.scale.plan import STRATEGIES, ScaleConfig
+from memstrata.bench.scale.run import run_scale
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 _WORD = re.compile(r"[\w'-]+")
@@ -95,12 +97,12 @@ def test_queries_come_from_their_target_turn() -> None:
 def test_percentiles_match_numpy() -> None:
     values = [0.5, 3.0, 1.0, 9.0, 4.0, 2.5, 7.0]
     for q in (0, 25, 50, 95, 100):
-        assert report.percentile(values, q) == pytest.approx(float(np.percentile(values, q)))
-    assert math.isnan(report.percentile([], 50))
+        assert measure.percentile(values, q) == pytest.approx(float(np.percentile(values, q)))
+    assert math.isnan(measure.percentile([], 50))
 
 
 def test_latency_summary_is_in_milliseconds() -> None:
-    summary = report.latency_summary([0.001, 0.002, 0.003])
+    summary = measure.latency_summary([0.001, 0.002, 0.003])
     assert summary["n"] == 3
     assert summary["p50_ms"] == pytest.approx(2.0)
     assert summary["max_ms"] == pytest.approx(3.0)
@@ -116,10 +118,10 @@ def test_markdown_table_and_machine_info() -> None:
     table = report.markdown_table(["N", "x"], [[1, 2], [3, 4]])
     assert table.splitlines()[1] == "| :--- | ---: |"
     assert len(table.splitlines()) == 4
-    machine = report.machine_info()
-    assert machine["cores_logical"] >= 1
-    assert machine["packages"]["numpy"] == np.__version__
-    assert "memstrata" in machine["packages"]
+    info = machine.machine_info()
+    assert info["cores_logical"] >= 1
+    assert info["packages"]["numpy"] == np.__version__
+    assert "memstrata" in info["packages"]
 
 
 def test_brute_force_top_is_exact() -> None:
