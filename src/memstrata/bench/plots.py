@@ -26,6 +26,7 @@ Points = tuple[Sequence[float], Sequence[float | None]]
 
 _LINESTYLES = ("-", "--", "-.", ":")
 _MARKERS = ("o", "s", "^", "D", "v", "P", "X", "*")
+_LABEL_BOX = {"facecolor": "white", "edgecolor": "none", "alpha": 0.7, "pad": 1}
 
 
 @dataclass
@@ -133,14 +134,16 @@ def panels_plot(
     columns: int = 4,
     sharey: bool = True,
     panel_size: tuple[float, float] = (3.2, 2.7),
+    legend: str = "figure",
 ) -> Path:
-    """Small multiples: one axes per panel, at most `columns` per row, one legend for
-    the figure below them. Returns the path of the PNG."""
+    """Small multiples: one axes per panel, at most `columns` per row, and one legend
+    for the figure below them (`legend="figure"`, for panels that share their
+    series) or one in each panel (`legend="panel"`). Returns the path of the PNG."""
     fig, axes, cols = _grid(len(panels), columns, *panel_size, sharey=sharey)
     drawn_as = _merge_equal(panels)
     names = [n for n in dict.fromkeys(drawn_as.values())]
     styles = series_styles(names)
-    legend: dict[str, Any] = {}
+    handles: dict[str, Any] = {}
     for index, (ax, panel) in enumerate(zip(axes, panels)):
         for name, points in panel.series.items():
             if drawn_as[name] != name:
@@ -148,23 +151,34 @@ def panels_plot(
             kept = _finite_points(points)
             if not kept:
                 continue
-            (line,) = ax.plot(*zip(*kept), markersize=4, linewidth=1.4, **styles[name])
-            legend.setdefault(name, line)
+            label = _joined(name, drawn_as)
+            (line,) = ax.plot(*zip(*kept), markersize=4, linewidth=1.4, label=label, **styles[name])
+            handles.setdefault(name, line)
         for label, value in panel.hlines.items():
             ax.axhline(value, linestyle=(0, (4, 3)), color="0.45", linewidth=0.9)
             ax.annotate(label, (0.99, value), xycoords=("axes fraction", "data"), ha="right",
-                        va="bottom", fontsize=7, color="0.35")  # fmt: skip
+                        va="bottom", fontsize=7, color="0.3", bbox=_LABEL_BOX)  # fmt: skip
         _axes(ax, panel, first_column=index % cols == 0 or not sharey)
-    labels = [" = ".join([n, *[m for m in drawn_as if drawn_as[m] == n and m != n]])
-              for n in legend]  # fmt: skip
-    return _finish(fig, title, list(legend.values()), labels, path)
+        if legend == "panel" and ax.get_legend_handles_labels()[0]:
+            ax.legend(fontsize=7)
+    if legend == "panel":
+        return _finish(fig, title, [], [], path)
+    labels = [_joined(n, drawn_as) for n in handles]
+    return _finish(fig, title, list(handles.values()), labels, path)
+
+
+def _joined(name: str, drawn_as: Mapping[str, str]) -> str:
+    """A legend entry: the series' name and the names of the series equal to it."""
+    return " = ".join([name, *[m for m in drawn_as if drawn_as[m] == name and m != name]])
 
 
 def _axes(ax: Any, panel: Panel, *, first_column: bool) -> None:
     if panel.logx:
         ax.set_xscale("log")
+        _plain_log_ticks(ax.xaxis)
     if panel.logy:
         ax.set_yscale("log")
+        _plain_log_ticks(ax.yaxis)
     if panel.xticks is not None:
         ax.set_xticks(list(panel.xticks), [short_count(v) for v in panel.xticks])
         ax.xaxis.set_minor_locator(_null_locator())
@@ -182,6 +196,17 @@ def _null_locator() -> Any:
     from matplotlib.ticker import NullLocator
 
     return NullLocator()
+
+
+def _plain_log_ticks(axis: Any) -> None:
+    """Ticks of a log axis at 1, 2 and 5 times a power of ten, written as plain
+    numbers (0.5, 2, 20, 1,000): matplotlib's own labels a narrow range with
+    overlapping "2 × 10^1"-style minor labels."""
+    from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
+
+    axis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0), numticks=30))
+    axis.set_major_formatter(FuncFormatter(lambda value, _: f"{value:,.4g}"))
+    axis.set_minor_formatter(NullFormatter())
 
 
 def ecdf_plot(
@@ -217,6 +242,7 @@ def ecdf_plot(
         for level in (0.5, 0.95):
             ax.axhline(level, color="0.6", linewidth=0.7, linestyle=":")
         ax.set_xscale("log")
+        _plain_log_ticks(ax.xaxis)
         ax.set_ylim(0, 1.02)
         ax.set_yticks([0, 0.25, 0.5, 0.75, 0.95, 1.0], ["0", ".25", "p50", ".75", "p95", "1"])
         ax.set_title(panel, fontsize=9)
@@ -225,7 +251,7 @@ def ecdf_plot(
         ax.tick_params(labelsize=7)
         ax.grid(True, which="both", alpha=0.25)
         if samples:
-            ax.legend(fontsize=7, loc="lower right")
+            ax.legend(fontsize=7, loc="best")
     return _finish(fig, title, [], [], path)
 
 

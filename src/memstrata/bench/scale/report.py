@@ -39,9 +39,9 @@ def write_plots(results: dict[str, Any], out: Path) -> list[Path]:
                     title=f"Search latency vs N, warm, query embedding included "
                           f"(embedder {label}){one}"),
         panels_plot(out / "throughput_vs_n.png", throughput_panels(rows), columns=2, sharey=False,
-                    title=f"Ingest throughput (embedder {label}){one}"),
+                    legend="panel", title=f"Ingest throughput (embedder {label}){one}"),
         panels_plot(out / "storage_vs_n.png", storage_panels(rows), columns=2, sharey=False,
-                    title=f"Storage and memory vs N (embedder {label}){one}"),
+                    legend="panel", title=f"Storage and memory vs N (embedder {label}){one}"),
     ]  # fmt: skip
 
 
