@@ -64,9 +64,10 @@ def ingest(memory: Memory, conv: Conversation) -> float:
     by_session: dict[str, list[Turn]] = {}
     for turn in conv.turns:
         by_session.setdefault(turn.session, []).append(turn)
+    step = min(ADD_BATCH, MAX_BATCH)
     for session, turns in by_session.items():
-        for start in range(0, len(turns), min(ADD_BATCH, MAX_BATCH)):
-            chunk = turns[start : start + ADD_BATCH]
+        for start in range(0, len(turns), step):
+            chunk = turns[start : start + step]
             messages = [
                 {"content": t.text, "role": t.role, "name": t.speaker,
                  "occurred_at": t.occurred_at, "metadata": t.metadata}

@@ -107,4 +107,3 @@ def vector_check(
         "brute_force": brute,
         "latency_ratio_p50": index["p50_ms"] / brute["p50_ms"] if brute["p50_ms"] else None,
     }
-

@@ -37,7 +37,6 @@ class ScaleConfig:
     plots: bool = True
 
 
-
 @dataclass
 class QuerySets:
     """Distinct query texts per phase, so that the engine's query-embedding cache
@@ -46,7 +45,6 @@ class QuerySets:
     warmup: list[Query]
     by_strategy: dict[str, list[Query]]
     user_scoped: list[Query]
-
 
 
 def make_query_sets(turns: Sequence[Turn], count: int, warmup: int, seed: int) -> QuerySets:
@@ -60,7 +58,6 @@ def make_query_sets(turns: Sequence[Turn], count: int, warmup: int, seed: int) -
         by_strategy=dict(zip(STRATEGIES, sets)),
         user_scoped=sets[-1],
     )
-
 
 
 def config_dict(config: ScaleConfig, embedder: Embedder, load_s: float) -> dict[str, Any]:
@@ -78,4 +75,3 @@ def config_dict(config: ScaleConfig, embedder: Embedder, load_s: float) -> dict[
         search_scope="namespace 'default' (all N records); layered_user_scoped: the target's user",
     )
     return data
-

@@ -74,7 +74,6 @@ class TimedEmbedder:
         self.calls = 0
 
 
-
 def ingest(
     memory: Memory, sessions: Sequence[Session], batch: int, progress: bool, n: int
 ) -> tuple[dict[int, str], dict[str, Any]]:
@@ -143,7 +142,6 @@ def _rate(times: Sequence[float], sizes: Sequence[int], mask: np.ndarray) -> flo
     return float(np.asarray(sizes)[mask].sum()) / seconds if seconds else None
 
 
-
 def search_phase(
     memory: Memory,
     queries: Sequence[Query],
@@ -188,7 +186,6 @@ def warm_up(memory: Memory, queries: Sequence[Query]) -> tuple[float, float]:
     start = time.perf_counter()
     memory.store.wait_for_graph()
     return cold_ms, time.perf_counter() - start
-
 
 
 def single_add_phase(memory: Memory, turns: Sequence[Turn], count: int) -> dict[str, Any]:
@@ -344,4 +341,3 @@ def run_scale(config: ScaleConfig, log: Log = stderr_log) -> dict[str, Any]:
             results["finished_at"] = machine.utc_now()
             write_outputs(results, config.out, plots=config.plots)
     return results
-

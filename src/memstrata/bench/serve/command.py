@@ -73,4 +73,3 @@ def serve_bench_command(
     _out.print(f"results: {out / 'results.json'}, {out / 'results.md'}", markup=False)
     if results["errors"]["count"] or results["writes"]["lost"] or results["writes"]["mismatched"]:
         raise typer.Exit(1)
-

@@ -119,4 +119,3 @@ def run_load(url: str, secret: str, plan: Sequence[Op], config: ServeConfig) -> 
         errors=shared.errors, stopped_by="time" if shared.timed_out else "requests",
         wall_s=wall,
     )  # fmt: skip
-

@@ -80,7 +80,6 @@ def check_loopback(host: str) -> str:
     return host
 
 
-
 @dataclass(frozen=True)
 class Op:
     """One planned request: an add of `message`, or a search for `query`."""
@@ -127,7 +126,6 @@ def plan_requests(config: ServeConfig) -> tuple[list[Op], list[dict[str, Any]]]:
     return plan, batches
 
 
-
 def command_line(config: ServeConfig) -> str:
     """The command that reproduces a run (progress bars change nothing)."""
     words = ["memstrata", "bench", "serve", "--clients", str(config.clients),
@@ -139,4 +137,3 @@ def command_line(config: ServeConfig) -> str:
     words += [] if config.slots is None else ["--slots", str(config.slots)]
     words += [] if config.plots else ["--no-plots"]
     return shlex.join(words)
-

@@ -122,7 +122,6 @@ def results_markdown(results: dict[str, Any]) -> str:
     ])  # fmt: skip
 
 
-
 def after_start_line(results: dict[str, Any]) -> str:
     after = results.get("latency_after_start_ms") or {}
     parts = [
@@ -137,7 +136,6 @@ def after_start_line(results: dict[str, Any]) -> str:
         f"Requests sent after the first {WARM_UP_S:g} s (when every client has sent its "
         f"first, which all send at once): {'; '.join(parts)}.\n"
     )
-
 
 
 def summary_table(results: dict[str, Any]) -> Table:

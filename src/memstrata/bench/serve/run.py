@@ -62,8 +62,6 @@ def verify_writes(
     }
 
 
-
-
 def run_serve(config: ServeConfig, log: Log = stderr_log) -> dict[str, Any]:
     """Run the benchmark and write results.json, results.md (and latency.png) to
     `config.out`; return the results."""
@@ -185,7 +183,6 @@ def _latency(samples: Sequence[Sample]) -> dict[str, Any]:
     return out
 
 
-
 def _error_figures(load: LoadResult) -> dict[str, Any]:
     failed = [s for s in load.samples if s.error is not None]
     return {
@@ -194,5 +191,3 @@ def _error_figures(load: LoadResult) -> dict[str, Any]:
         "by_type": dict(Counter(str(s.error).split(":", 1)[0] for s in failed)),
         "examples": list(dict.fromkeys(load.errors))[:_EXAMPLES],
     }
-
-

@@ -195,4 +195,3 @@ def serve_worker(argv: Sequence[str]) -> None:
         _uvicorn_server(_create_app(memory, int(slots) or None)).run(sockets=[sock])
     finally:
         memory.close()
-
