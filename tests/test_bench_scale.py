@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import math
 import re
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +17,7 @@ pytest.importorskip("matplotlib")
 
 from memstrata.bench import machine, measure, report
 from memstrata.bench.gen import (
+    _SLOT,
     USER_TEMPLATES,
     corpus_stats,
     generate_queries,
@@ -29,6 +31,10 @@ from memstrata.bench.scale.run import run_scale
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 _WORD = re.compile(r"[\w'-]+")
+
+
+def _slot_value(slots: dict[str, str], match: re.Match[str]) -> str:
+    return slots[match.group(1) + match.group(2)]
 
 
 # ------------------------------------------------------------------ generator
@@ -87,8 +93,10 @@ def test_queries_come_from_their_target_turn() -> None:
             assert q.text in " ".join(_WORD.findall(target.text))
         elif q.kind == "identifier":
             assert target.slots["ident"] in q.text
-        else:
-            assert target.template >= 0
+        else:  # one of the questions its target's template asks, about that turn
+            questions = USER_TEMPLATES[target.template][1]
+            asked = {_SLOT.sub(partial(_slot_value, target.slots), q) for q in questions}
+            assert q.text in asked
 
 
 # -------------------------------------------------------------------- report
