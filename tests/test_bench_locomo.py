@@ -19,15 +19,8 @@ pytest.importorskip("matplotlib")
 from typer.testing import CliRunner
 
 from memstrata import Memory
-from memstrata.bench import harness
+from memstrata.bench import runner
 from memstrata.bench.cli import app
-from memstrata.bench.harness import (
-    BenchDataError,
-    RunConfig,
-    make_memory,
-    parse_settings,
-    parse_strategies,
-)
 from memstrata.bench.locomo import (
     load_locomo,
     parse_evidence,
@@ -44,6 +37,9 @@ from memstrata.bench.metrics import (
     recall_at,
     reciprocal_rank,
 )
+from memstrata.bench.model import BenchDataError, RunConfig
+from memstrata.bench.options import parse_settings, parse_strategies
+from memstrata.bench.runner import make_memory
 from memstrata.errors import ConfigError, InvalidInput
 from memstrata.ids import new_id, now
 from memstrata.types import Record
@@ -520,13 +516,13 @@ def test_stores_live_in_a_temporary_folder_that_is_removed(
     locomo10: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     paths: list[Path] = []
-    real = harness.make_memory
+    real = runner.make_memory
 
     def spy(path: Path, embedder: Any, settings: Any) -> Memory:
         paths.append(path)
         return real(path, embedder, settings)
 
-    monkeypatch.setattr(harness, "make_memory", spy)
+    monkeypatch.setattr(runner, "make_memory", spy)
     run_locomo(_config(locomo10, tmp_path / "out", strategies=["bm25"]))
     assert len(set(paths)) == 2 and not (tmp_path / "out" / "db").exists()
     assert not any(p.exists() or p.parent.exists() for p in paths)
@@ -586,7 +582,7 @@ def test_derived_hits_and_context_through_a_real_store(
         made.append(path.name)
         return _SessionFacts(path, embedder=embedder, settings=_NO_FORMATION)
 
-    monkeypatch.setattr(harness, "make_memory", fake_make)
+    monkeypatch.setattr(runner, "make_memory", fake_make)
     out = tmp_path / "out"
     results = run_locomo(_config(locomo10, out, strategies=["dense"]))
     assert made == ["locomo-conv-a.db"] * 2 + ["locomo-conv-b.db"] * 2
@@ -613,19 +609,6 @@ def test_derived_hits_and_context_through_a_real_store(
     assert pottery["context_covered"]["500"][0] == "D1:1"  # by its text
     assert pottery["context_coverage"]["500"] == 1.0
     assert (out / "results.md").read_text().count("tokens") >= 3
-
-
-class _OddContext(Memory):
-    def context(self, query: str) -> str:
-        return query
-
-
-def test_a_context_with_another_signature_is_a_clear_error(
-    locomo10: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setattr(harness, "make_memory", lambda p, e, s: _OddContext(p, embedder=e))
-    with pytest.raises(ConfigError, match="budget_tokens"):
-        run_locomo(_config(locomo10, tmp_path / "out", strategies=["bm25"], limit=1))
 
 
 def test_cli_runs_and_fails_clearly(locomo10: Path, tmp_path: Path) -> None:
@@ -701,7 +684,7 @@ def test_a_data_set_adds_its_own_figures_and_questions_carry_extras(
     )
     out = tmp_path / "out"
     config = _config(locomo10, out, strategies=["bm25", "dense"])
-    results = harness.run_benchmark(spec, conversations, issues, info, config)
+    results = runner.run_benchmark(spec, conversations, issues, info, config)
     assert results["figures"]["rows"] == 12
     assert results["by_strategy"]["dense"]["figures"]["ns"] == sorted(
         {n for c in conversations for n in range(len(c.questions))}

@@ -16,9 +16,9 @@ pytest.importorskip("matplotlib")
 from typer.testing import CliRunner
 
 from memstrata.bench.cli import app
-from memstrata.bench.harness import BenchDataError, RunConfig
 from memstrata.bench.longmemeval import load_longmemeval, parse_date, run_longmemeval
 from memstrata.bench.metrics import recall_at
+from memstrata.bench.model import BenchDataError, RunConfig
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 FILLER = ["the weather in spring", "a recipe for lentil soup", "how to tune a bicycle",

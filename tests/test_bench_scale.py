@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import math
 import re
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -14,8 +15,9 @@ import pytest
 
 pytest.importorskip("matplotlib")
 
-from memstrata.bench import report
+from memstrata.bench import machine, measure, report
 from memstrata.bench.gen import (
+    _SLOT,
     USER_TEMPLATES,
     corpus_stats,
     generate_queries,
@@ -23,10 +25,16 @@ from memstrata.bench.gen import (
     generate_turns,
     iter_batches,
 )
-from memstrata.bench.scale import STRATEGIES, ScaleConfig, brute_force_top, run_scale
+from memstrata.bench.scale.oracle import brute_force_top
+from memstrata.bench.scale.plan import STRATEGIES, ScaleConfig
+from memstrata.bench.scale.run import run_scale
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 _WORD = re.compile(r"[\w'-]+")
+
+
+def _slot_value(slots: dict[str, str], match: re.Match[str]) -> str:
+    return slots[match.group(1) + match.group(2)]
 
 
 # ------------------------------------------------------------------ generator
@@ -85,8 +93,10 @@ def test_queries_come_from_their_target_turn() -> None:
             assert q.text in " ".join(_WORD.findall(target.text))
         elif q.kind == "identifier":
             assert target.slots["ident"] in q.text
-        else:
-            assert target.template >= 0
+        else:  # one of the questions its target's template asks, about that turn
+            questions = USER_TEMPLATES[target.template][1]
+            asked = {_SLOT.sub(partial(_slot_value, target.slots), q) for q in questions}
+            assert q.text in asked
 
 
 # -------------------------------------------------------------------- report
@@ -95,12 +105,12 @@ def test_queries_come_from_their_target_turn() -> None:
 def test_percentiles_match_numpy() -> None:
     values = [0.5, 3.0, 1.0, 9.0, 4.0, 2.5, 7.0]
     for q in (0, 25, 50, 95, 100):
-        assert report.percentile(values, q) == pytest.approx(float(np.percentile(values, q)))
-    assert math.isnan(report.percentile([], 50))
+        assert measure.percentile(values, q) == pytest.approx(float(np.percentile(values, q)))
+    assert math.isnan(measure.percentile([], 50))
 
 
 def test_latency_summary_is_in_milliseconds() -> None:
-    summary = report.latency_summary([0.001, 0.002, 0.003])
+    summary = measure.latency_summary([0.001, 0.002, 0.003])
     assert summary["n"] == 3
     assert summary["p50_ms"] == pytest.approx(2.0)
     assert summary["max_ms"] == pytest.approx(3.0)
@@ -116,10 +126,10 @@ def test_markdown_table_and_machine_info() -> None:
     table = report.markdown_table(["N", "x"], [[1, 2], [3, 4]])
     assert table.splitlines()[1] == "| :--- | ---: |"
     assert len(table.splitlines()) == 4
-    machine = report.machine_info()
-    assert machine["cores_logical"] >= 1
-    assert machine["packages"]["numpy"] == np.__version__
-    assert "memstrata" in machine["packages"]
+    info = machine.machine_info()
+    assert info["cores_logical"] >= 1
+    assert info["packages"]["numpy"] == np.__version__
+    assert "memstrata" in info["packages"]
 
 
 def test_brute_force_top_is_exact() -> None:

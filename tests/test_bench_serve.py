@@ -16,18 +16,18 @@ pytest.importorskip("matplotlib")
 import typer
 from typer.testing import CliRunner
 
-from memstrata.bench.serve import (
+from memstrata.bench.serve.command import serve_bench_command
+from memstrata.bench.serve.load import run_load
+from memstrata.bench.serve.plan import (
     NAMESPACE,
     VERBS,
     Op,
     ServeConfig,
     check_loopback,
     plan_requests,
-    run_load,
-    run_serve,
-    serve_bench_command,
-    start_server,
 )
+from memstrata.bench.serve.run import run_serve
+from memstrata.bench.serve.server import start_server
 from memstrata.errors import InvalidInput
 from memstrata.memory import Memory
 from memstrata.server.keys import create_key

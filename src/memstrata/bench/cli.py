@@ -22,8 +22,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from memstrata.bench.report import fmt_bytes, fmt_number
-from memstrata.bench.scale import STRATEGIES, ScaleConfig, run_scale
+from memstrata.bench.report import fmt_number
 from memstrata.errors import MemstrataError
 
 app = typer.Typer(
@@ -92,6 +91,10 @@ def scale(
 ) -> None:
     """Ingest N synthetic turns, then time search, embedding and adds, and check the
     vector index against an exact brute-force scan."""
+    from memstrata.bench.scale.plan import ScaleConfig
+    from memstrata.bench.scale.report import summary_table
+    from memstrata.bench.scale.run import run_scale
+
     config = ScaleConfig(
         sizes=parse_sizes(n), embedder=embedder, out=out, queries=queries, seed=seed,
         batch=batch, warmup=warmup, single_adds=single_adds, warm_adds=warm_adds, keep_db=keep_db,
@@ -100,44 +103,6 @@ def scale(
     results = run_scale(config, log=lambda m: _err.print(m, markup=False))
     _out.print(summary_table(results))
     _out.print(f"results: {out / 'results.json'}, {out / 'results.md'}, plots in {out}")
-
-
-def summary_table(results: dict[str, Any]) -> Table:
-    """A rich table of the headline figures: one row per figure, one column per N."""
-    rows = results["results"]
-    table = Table(title=f"memstrata bench scale ({results['config']['embedder_name']})")
-    table.add_column("figure")
-    for r in rows:
-        table.add_column(f"N={r['n']:,}", justify="right")
-    for label, cell in _summary_rows():
-        table.add_row(label, *[cell(r) for r in rows])
-    return table
-
-
-def _ms(section: str, name: str | None = None) -> Any:
-    def cell(r: dict[str, Any]) -> str:
-        figures = r[section] if name is None else r[section][name]
-        return f"{figures['p50_ms']:.2f} / {figures['p95_ms']:.2f}"
-
-    return cell
-
-
-def _summary_rows() -> list[tuple[str, Any]]:
-    return [
-        ("batch add turns/s", lambda r: fmt_number(r["ingest"]["turns_per_s"], 0)),
-        ("  same, index loaded", lambda r: fmt_number(r["ingest_warm_index"]["turns_per_s"], 0)),
-        ("embedding share of ingest", lambda r: f"{r['ingest']['embed_share']:.0%}"),
-        *[(f"{s} search p50 / p95 ms", _ms("search", s)) for s in STRATEGIES],
-        ("query embed p50 / p95 ms", _ms("query_embed")),
-        ("single add p50 / p95 ms", _ms("single_add")),
-        ("bytes / record", lambda r: fmt_number(r["storage"]["bytes_per_record"], 0)),
-        ("dense recall@10 vs exact", lambda r: fmt_number(r["vector_index"]["recall_at_10"], 3)),
-        (
-            "index / brute-force p50",
-            lambda r: fmt_number(r["vector_index"]["latency_ratio_p50"], 2),
-        ),
-        ("peak RSS (engine)", lambda r: fmt_bytes(r["memory"]["peak_rss_engine_bytes"])),
-    ]
 
 
 # ------------------------------------------------------- LoCoMo, LongMemEval
@@ -173,7 +138,8 @@ def _retrieval_config(
     limit: int | None, keep_db: bool, plots: bool, progress: bool, search_k: int,
     speaker_in_text: bool = False,
 ) -> Any:  # fmt: skip
-    from memstrata.bench.harness import RunConfig, parse_settings, parse_strategies
+    from memstrata.bench.model import RunConfig
+    from memstrata.bench.options import parse_settings, parse_strategies
 
     strategies = parse_strategies(strategy)
     parsed = parse_settings(settings or [])
@@ -201,8 +167,6 @@ def _run_retrieval(runner: Any, make_config: Any) -> None:
         _err.print(f"error: {exc}", markup=False, soft_wrap=True)  # paths stay whole
         raise typer.Exit(2) from None
     _out.print(retrieval_table(results))
-    if not results["context"]["available"]:
-        _out.print(f"context coverage: {results['context']['note']}", markup=False)
     ev = results["evidence"]
     _out.print(
         f"evidence: {ev['malformed_ids']} malformed ids, {ev['unknown_ids']} ids not in their "
@@ -326,7 +290,7 @@ def retrieval_table(results: dict[str, Any]) -> Table:
 
 
 def _mount_serve() -> None:
-    from memstrata.bench.serve import serve_bench_command
+    from memstrata.bench.serve.command import serve_bench_command
 
     app.command("serve")(serve_bench_command)
 

@@ -26,7 +26,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from memstrata.bench.harness import (
+from memstrata.bench.model import (
     BenchDataError,
     Conversation,
     DataIssues,
@@ -36,8 +36,8 @@ from memstrata.bench.harness import (
     Turn,
     describe,
     read_json,
-    run_benchmark,
 )
+from memstrata.bench.runner import run_benchmark
 
 CATEGORY_NAMES = {
     "1": "multi-hop",

@@ -23,7 +23,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from memstrata.bench.harness import (
+from memstrata.bench.model import (
     BenchDataError,
     Conversation,
     DataIssues,
@@ -33,8 +33,8 @@ from memstrata.bench.harness import (
     Turn,
     describe,
     read_json,
-    run_benchmark,
 )
+from memstrata.bench.runner import run_benchmark
 from memstrata.types import ROLES
 
 SEARCH_K = 100  # hits per search: enough distinct sessions for session recall@20

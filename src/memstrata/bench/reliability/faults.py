@@ -307,7 +307,7 @@ def _http_model_case(db: Path, memory: Any, key: str, out: dict[str, Any]) -> No
     """The same over HTTP: a server on the open store (its start loads the model)."""
     import httpx
 
-    from memstrata.bench.serve import start_server
+    from memstrata.bench.serve.server import start_server
 
     with start_server(db, "minilm", "127.0.0.1", "thread", memory=memory) as server:
         auth = {"Authorization": f"Bearer {key}"}

@@ -356,7 +356,7 @@ class IsolationConfig:
 def run_isolation(config: IsolationConfig, log: Log = lambda m: None) -> dict[str, Any]:
     import httpx
 
-    from memstrata.bench.serve import start_server
+    from memstrata.bench.serve.server import start_server
     from memstrata.memory import Memory
     from memstrata.server.keys import create_key
 

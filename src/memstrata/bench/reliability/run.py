@@ -1,6 +1,6 @@
 """`memstrata bench reliability`: run the sections, hold the figures to the contract,
-write results.json and results.md (bench/report.py does the writing and the
-machine facts).
+write results.json and results.md (bench/report.py does the writing,
+bench/machine.py the machine facts).
 
 >>> results = run_reliability(ReliabilityConfig(kills=6, only=("crash",), out=Path("o")))
 >>> [row for row in results["contract"] if not row["ok"]]
@@ -22,11 +22,19 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from memstrata.bench import report
+from memstrata.bench import report, stores
+from memstrata.bench.machine import (
+    DEFAULT_PACKAGES,
+    load_average,
+    machine_info,
+    machine_markdown,
+    source_revision,
+    utc_now,
+)
 from memstrata.bench.reliability.crashloop import MODES, CrashConfig, run_crash
 
 SECTIONS = ("crash", "isolation", "residue", "faults")
-PACKAGES = (*report.DEFAULT_PACKAGES, "fastapi", "uvicorn", "mcp")
+PACKAGES = (*DEFAULT_PACKAGES, "fastapi", "uvicorn", "mcp")
 Log = Callable[[str], None]
 
 _out = Console(highlight=False, soft_wrap=True)
@@ -70,10 +78,10 @@ def run_reliability(config: ReliabilityConfig, log: Log = lambda m: None) -> dic
     from memstrata.bench.reliability.isolation import IsolationConfig, run_isolation
     from memstrata.bench.reliability.residue import ResidueConfig, run_residue
 
-    machine = report.machine_info(PACKAGES)
-    started = report.utc_now()
+    machine = machine_info(PACKAGES)
+    started = utc_now()
     sections: dict[str, Any] = {}
-    folder = report.store_dir(config.out, keep=config.keep, prefix="memstrata-rel-")
+    folder = stores.store_dir(config.out, keep=config.keep, prefix="memstrata-rel-")
     with folder as work, _quiet_server_log():
         if "crash" in config.only:
             crash = CrashConfig(
@@ -97,11 +105,11 @@ def run_reliability(config: ReliabilityConfig, log: Log = lambda m: None) -> dic
         "schema": report.RESULTS_SCHEMA,
         "benchmark": "reliability",
         "command": config.command(),
-        "source_revision": report.source_revision(),
+        "source_revision": source_revision(),
         "started_at": started,
-        "finished_at": report.utc_now(),
+        "finished_at": utc_now(),
         "machine": machine,
-        "load_average_at_end": report.load_average(),
+        "load_average_at_end": load_average(),
         "config": {
             k: (str(v) if isinstance(v, Path) else v) for k, v in dataclasses.asdict(config).items()
         },
@@ -354,7 +362,7 @@ def markdown(results: dict[str, Any]) -> str:
         "# memstrata bench reliability\n",
         f"`{results['command']}` at {results['source_revision'] or 'an unknown revision'}, "
         f"{results['started_at']} to {results['finished_at']}.\n",
-        report.machine_markdown(results["machine"]),
+        machine_markdown(results["machine"]),
         f"- Load average at the end: {results['load_average_at_end']}\n",
         "## Contract\n",
         report.markdown_table(
