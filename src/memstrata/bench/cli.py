@@ -6,6 +6,8 @@
 - `scale`: ingest, storage and search latency on generated data as the store grows;
 - `locomo`: turn-level evidence recall, context coverage and latency on LoCoMo;
 - `longmemeval`: session- and turn-level recall by question type on LongMemEval;
+- `beam`: message-level recall and the ability figures (updates, contradictions, order)
+  on BEAM chats;
 - `serve`: throughput, latency and lost writes of the HTTP server under concurrent clients;
 - `reliability`: crash loop, tenant isolation, purge residue and faults, against issue 10's
   contract.
@@ -207,29 +209,42 @@ def locomo(
             "always passed as the message's name; this also puts it in the text).",
         ),
     ] = False,
+    evidence_corrections: Annotated[
+        Path | None,
+        typer.Option(
+            "--evidence-corrections",
+            help="A JSON file of audited evidence ({corrections: [{conversation, "
+            "question_index, question, cited_evidence, correct_evidence}]}): every figure "
+            "is also scored against it (results.json 'figures', *_audited).",
+        ),
+    ] = None,
 ) -> None:
     """Turn-level evidence recall@1/5/10/20, all-evidence hit, MRR, context coverage
     and latency on LoCoMo: each conversation in a fresh store, every question searched
     in its own conversation. Category 5 (adversarial) is reported apart."""
+    from dataclasses import replace
+
     from memstrata.bench.locomo import run_locomo
 
-    _run_retrieval(
-        run_locomo,
-        lambda: _retrieval_config(
-            "locomo",
-            data,
-            out,
-            strategy,
-            embedder,
-            settings,
-            limit,
-            keep_db,
-            plots,
-            progress,
-            20,
-            speaker_in_text,
-        ),
-    )
+    def config() -> Any:
+        made = _retrieval_config(
+            "locomo", data, out, strategy, embedder, settings, limit, keep_db, plots,
+            progress, 20, speaker_in_text,
+        )  # fmt: skip
+        if evidence_corrections is None:
+            return made
+        words = ["--evidence-corrections", str(evidence_corrections)]
+        return replace(made, command=f"{made.command} {shlex.join(words)}")
+
+    def run(made: Any) -> dict[str, Any]:
+        results = run_locomo(made, evidence_corrections)
+        if evidence_corrections is not None:
+            from memstrata.bench.audit import headline
+
+            _out.print(headline(results), markup=False)
+        return results
+
+    _run_retrieval(run, config)
 
 
 @app.command()
@@ -268,6 +283,47 @@ def longmemeval(
             SEARCH_K,
         ),
     )
+
+
+@app.command()
+def beam(
+    data: Annotated[
+        Path,
+        typer.Option(
+            help="A folder of BEAM chats (e.g. the BEAM repository's chats/100K), one chat's "
+            "folder, or its chat.json; the questions are read from probing_questions/"
+            "probing_questions.json or probing_questions.json beside it."
+        ),
+    ],
+    out: Annotated[Path, typer.Option(help="Folder for the results.")] = Path("bench-results/beam"),
+    strategy: StrategyOpt = "default",
+    embedder: EmbedderOpt = "minilm",
+    settings: SetOpt = None,
+    limit: Annotated[int | None, typer.Option(min=1, help="Only the first N chats.")] = None,
+    keep_db: KeepDbOpt = False,
+    progress: ProgressOpt = True,
+    plots: PlotsOpt = True,
+) -> None:
+    """Message-level evidence recall@1/5/10/20, all-evidence hit, MRR and context
+    coverage (500 to 4,000 tokens) per ability on BEAM: each chat in a fresh store, every
+    message added with its role and date. Also: whether an updated message ranks above
+    the original, both sides of a contradiction within k, and Kendall's tau of the order
+    in which the evidence of ordering questions is found. Abstention is counted, not
+    scored."""
+    from dataclasses import replace
+
+    from memstrata.bench.beam import BUDGETS, SEARCH_K, run_beam
+
+    _run_retrieval(
+        run_beam,
+        lambda: replace(
+            _retrieval_config(
+                "beam", data, out, strategy, embedder, settings, limit, keep_db, plots,
+                progress, SEARCH_K,
+            ),
+            budgets=BUDGETS,
+        ),
+    )  # fmt: skip
 
 
 def retrieval_table(results: dict[str, Any]) -> Table:

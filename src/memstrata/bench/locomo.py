@@ -279,12 +279,21 @@ def with_speaker_in_text(conversations: list[Conversation]) -> list[Conversation
     return [replace(c, turns=[prefixed(t) for t in c.turns]) for c in conversations]
 
 
-def run_locomo(config: RunConfig) -> dict[str, Any]:
-    """Load the data, run every strategy, write the outputs; return results.json's dict."""
+def run_locomo(config: RunConfig, corrections: Path | None = None) -> dict[str, Any]:
+    """Load the data, run every strategy, write the outputs; return results.json's dict.
+    With `corrections` (a file of audited evidence, `bench.audit`) every figure is also
+    scored against the corrected evidence, in results["figures"]."""
     conversations, issues, info = load_locomo(config.data)
     if config.speaker_in_text:
         conversations = with_speaker_in_text(conversations)
     if config.limit is not None:
         conversations = conversations[: config.limit]
         info = {**info, **_describe(conversations), "limited_to": config.limit}
-    return run_benchmark(SPEC, conversations, issues, info, config)
+    spec = SPEC
+    if corrections is not None:
+        from memstrata.bench import audit
+
+        summary = audit.apply_corrections(conversations, audit.load_corrections(corrections))
+        info = {**info, "evidence_corrections": summary}
+        spec = audit.audited_spec(SPEC)
+    return run_benchmark(spec, conversations, issues, info, config)
