@@ -1,0 +1,621 @@
+"""A seeded generator of knowledge-update conversations, and of questions about them.
+
+Pure: no I/O, no memstrata imports; the same (split, seed, index) always gives the
+same conversation, whatever the number of people asked for.
+
+Each conversation follows one person over 9-14 sessions days or weeks apart. The
+person states a value of a few attributes (home city, job, partner, car, ...) and
+later changes it once or twice, worded as a plain change ("I moved to ..."), a
+negation ("I don't live in ... anymore"), an indirect mention ("unpacked the last
+boxes in our new place in ...") or a short answer to the other speaker's question.
+Around these: small talk, replies, other people's values of the same attributes
+("my sister lives in ..."), plans that never happen ("I looked at flats in ..."),
+past-tense mentions of an old value after it changed, and, when the other speaker is
+a friend rather than an assistant, the friend's own values in the person's words.
+
+Questions ask for the current value, for the value before a named later one, and
+for the value at a past date (with that date as `as_of`). Each names the turn that
+holds its answer and the turns of every value the attribute had.
+
+Templates come from one of two disjoint pools (`split` "dev" or "test", modules
+`updates_dev_pool` and `updates_test_pool`), so that figures tuned on one can be
+measured on the other.
+
+>>> suite = generate(people=3, seed=0, split="dev")
+>>> suite[0].questions[0].text
+"""
+
+from __future__ import annotations
+
+import calendar
+import random
+import string
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta, timezone
+
+SPLITS: tuple[str, ...] = ("dev", "test")
+FORMS: tuple[str, ...] = ("current", "before", "as_of")
+# How the turn that holds a value says it.
+VALUE_WORDINGS: tuple[str, ...] = ("state", "answer", "change", "negate", "indirect")
+# Turns that name a value of the attribute that is not (or no longer) the person's.
+DISTRACTOR_KINDS: tuple[str, ...] = ("other", "friend", "plan", "past")
+DENSITIES: tuple[str, ...] = ("sparse", "medium", "dense")
+
+# Template lists of an attribute, and the slots each may use ({day}: a weekday).
+SLOTS: Mapping[str, frozenset[str]] = {
+    "state": frozenset({"v", "a_v", "day"}),
+    "change": frozenset({"v", "a_v", "old", "a_old", "day"}),
+    "negate": frozenset({"v", "a_v", "old", "a_old", "day"}),
+    "indirect": frozenset({"v", "a_v", "old", "a_old", "day"}),
+    "prompt": frozenset({"day"}),
+    "answer": frozenset({"v", "a_v", "day"}),
+    "other": frozenset({"v", "a_v", "who", "Who", "day"}),
+    "plan": frozenset({"v", "a_v", "day"}),
+    "past": frozenset({"old", "a_old", "day"}),
+    "ask_now": frozenset({"p"}),
+    "ask_before": frozenset({"p", "v", "a_v"}),
+    "ask_at": frozenset({"p", "when", "When"}),
+}
+# Templates of the pool that are not an attribute's, and their slots.
+CHAT_SLOTS: Mapping[str, frozenset[str]] = {
+    "greetings": frozenset({"day"}),
+    "welcomes": frozenset(),
+    "small_talk": frozenset({"day", "topic"}),
+    "small_replies": frozenset(),
+    "replies": frozenset(),
+    "echoes": frozenset({"v", "a_v"}),
+}
+# How far back a change's wording may reach ("a couple of weeks ago"): a date asked
+# about stays this far before the next value was said, so the value held then both
+# as the memory stood and in the world.
+BACK_REFERENCE_DAYS = 35
+MIN_CHANGE_GAP_DAYS = 21  # between two values of one attribute
+FIRST_DAY = date(2023, 1, 2)
+# English names whatever the locale (calendar's follow it), so output is the same everywhere.
+WEEKDAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
+MONTHS = ("January", "February", "March", "April", "May", "June", "July", "August",
+          "September", "October", "November", "December")  # fmt: skip
+START_SPREAD_DAYS = 540
+
+
+def lines(text: str) -> tuple[str, ...]:
+    """The non-empty lines of `text`, stripped (how the pools write template lists)."""
+    return tuple(line.strip() for line in text.splitlines() if line.strip())
+
+
+def items(text: str) -> tuple[str, ...]:
+    """ "a | b c | d" -> ("a", "b c", "d") (how the pools write value lists)."""
+    return tuple(part.strip() for part in text.split("|") if part.strip())
+
+
+@dataclass(frozen=True)
+class Attribute:
+    """One attribute a person has a value of, with its values and every template."""
+
+    key: str
+    label: str
+    values: tuple[str, ...]
+    state: tuple[str, ...]
+    change: tuple[str, ...]
+    negate: tuple[str, ...]
+    indirect: tuple[str, ...]
+    prompt: tuple[str, ...]
+    answer: tuple[str, ...]
+    other: tuple[str, ...]
+    plan: tuple[str, ...]
+    past: tuple[str, ...]
+    ask_now: tuple[str, ...]
+    ask_before: tuple[str, ...]
+    ask_at: tuple[str, ...]
+
+    def templates(self, kind: str) -> tuple[str, ...]:
+        found: tuple[str, ...] = getattr(self, kind)
+        return found
+
+
+@dataclass(frozen=True)
+class DateFormat:
+    """How a question names a date: `span` is the stretch of days it covers ("day",
+    "month", or "early"/"mid"/"late" part of a month); `text` uses {day} {month}
+    {year} {iso}."""
+
+    span: str
+    text: str
+
+
+@dataclass(frozen=True)
+class Pool:
+    """Everything one split draws from."""
+
+    split: str
+    people: tuple[str, ...]
+    others: tuple[str, ...]  # names of relatives, colleagues and friends
+    relations: tuple[str, ...]
+    topics: tuple[str, ...]
+    dates: tuple[DateFormat, ...]
+    greetings: tuple[str, ...]
+    welcomes: tuple[str, ...]  # the other speaker's answer to a greeting
+    small_talk: tuple[str, ...]
+    small_replies: tuple[str, ...]
+    replies: tuple[str, ...]
+    echoes: tuple[str, ...]
+    attributes: tuple[Attribute, ...]
+
+    def templates(self) -> Iterator[tuple[str, str]]:
+        """(where, template) for every template of the pool."""
+        for kind in CHAT_SLOTS:
+            for text in getattr(self, kind):
+                yield kind, text
+        for fmt in self.dates:
+            yield f"dates:{fmt.span}", fmt.text
+        for attribute in self.attributes:
+            for kind in SLOTS:
+                for text in attribute.templates(kind):
+                    yield f"{attribute.key}:{kind}", text
+
+
+# ------------------------------------------------------------- generated data
+
+
+@dataclass(frozen=True)
+class GenTurn:
+    """One generated turn. `kind` is value, distractor, prompt, reply, small_talk or
+    greeting; a value turn holds `value` of `attribute` as the person's own, a
+    distractor turn names `value` as someone else's, a plan, or the past."""
+
+    id: str
+    session: str
+    speaker: str | None
+    role: str
+    text: str
+    at: str
+    kind: str
+    template: str
+    attribute: str | None = None
+    value: str | None = None
+    wording: str | None = None  # value turns: VALUE_WORDINGS; distractors: DISTRACTOR_KINDS
+
+
+@dataclass(frozen=True)
+class ValueSpan:
+    """A value the person had: the turn that said it, when, and when the next one was
+    said (None for the current value)."""
+
+    value: str
+    turn: str
+    said_at: str
+    until: str | None
+    wording: str
+
+
+@dataclass(frozen=True)
+class GenQuestion:
+    """A question about one attribute of the conversation's person. `value` is the
+    answer and `turn` the turn that holds it; `history` every value in order."""
+
+    id: str
+    text: str
+    form: str
+    attribute: str
+    value: str
+    turn: str
+    history: tuple[ValueSpan, ...]
+    distractors: tuple[str, ...]
+    template: str
+    as_of: str | None = None
+    named_value: str | None = None  # the later value a "before" question names
+
+
+@dataclass(frozen=True)
+class GenConversation:
+    id: str
+    split: str
+    person: str
+    other: str | None  # the friend's name; None when the person talks to an assistant
+    density: str
+    turns: tuple[GenTurn, ...]
+    questions: tuple[GenQuestion, ...]
+
+
+# ------------------------------------------------------------------ rendering
+
+
+def article(phrase: str) -> str:
+    """ "an" before a vowel sound written with a vowel, else "a" (good enough for the
+    pools' values, which avoid "unicorn"-like exceptions)."""
+    low = phrase.lower()
+    vowel = low[:1] in ("a", "e", "i", "o", "u") and not low.startswith(("uni", "use", "eu", "one"))
+    return "an" if vowel else "a"
+
+
+def sentence(text: str) -> str:
+    """Capitalise the first letter unless the word is written like "iPhone"."""
+    if len(text) > 1 and text[0].islower() and not text[1].isupper():
+        return text[0].upper() + text[1:]
+    return text
+
+
+def slot_names(template: str) -> set[str]:
+    return {name for _, name, _, _ in string.Formatter().parse(template) if name}
+
+
+def render(template: str, slots: Mapping[str, str]) -> str:
+    return sentence(template.format_map(slots))
+
+
+def _value_slots(value: str | None, old: str | None, day: str) -> dict[str, str]:
+    slots = {"day": day}
+    if value is not None:
+        slots.update(v=value, a_v=f"{article(value)} {value}")
+    if old is not None:
+        slots.update(old=old, a_old=f"{article(old)} {old}")
+    return slots
+
+
+def iso(moment: datetime) -> str:
+    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+# ------------------------------------------------------------------- planning
+
+
+@dataclass
+class _Draft:
+    by_person: bool
+    text: str
+    kind: str
+    template: str
+    attribute: str | None = None
+    value: str | None = None
+    wording: str | None = None
+    slot: tuple[str, int] | None = None  # (attribute, index of the value) for value turns
+
+
+@dataclass
+class _Plan:
+    attribute: Attribute
+    values: list[str]
+    sessions: list[int]
+    wordings: list[str]
+    spare: list[str] = field(default_factory=list)  # values no one in the story has
+
+
+class _Writer:
+    """Draws templates and values for one conversation."""
+
+    def __init__(self, pool: Pool, rng: random.Random, friend: str | None) -> None:
+        self.pool, self.rng, self.friend = pool, rng, friend
+
+    def day(self) -> str:
+        return self.rng.choice(WEEKDAYS)
+
+    def pick(self, options: Sequence[str]) -> str:
+        return self.rng.choice(list(options))
+
+    def reply(self, value: str | None) -> _Draft:
+        if value is not None and self.pool.echoes and self.rng.random() < 0.25:
+            template = self.pick(self.pool.echoes)
+            text = render(template, _value_slots(value, None, self.day()))
+        else:
+            template = self.pick(self.pool.replies)
+            text = render(template, {})
+        return _Draft(False, text, "reply", template)
+
+    def value_turns(self, plan: _Plan, index: int) -> list[_Draft]:
+        attr, wording = plan.attribute, plan.wordings[index]
+        value = plan.values[index]
+        old = plan.values[index - 1] if index else None
+        template = self.pick(attr.templates(wording))
+        text = render(template, _value_slots(value, old, self.day()))
+        said = _Draft(True, text, "value", template, attr.key, value, wording, (attr.key, index))
+        if wording == "answer":
+            ask = self.pick(attr.prompt)
+            drafts = [_Draft(False, render(ask, {"day": self.day()}), "prompt", ask, attr.key)]
+            drafts.append(said)
+            return drafts + ([self.reply(value)] if self.rng.random() < 0.5 else [])
+        return [said] + ([self.reply(value)] if self.rng.random() < 0.85 else [])
+
+    def distractor(self, plan: _Plan, kind: str) -> list[_Draft]:
+        attr = plan.attribute
+        day = self.day()
+        if kind == "past":
+            old = self.rng.choice(plan.values[:-1])
+            template = self.pick(attr.past)
+            text = render(template, _value_slots(None, old, day))
+            said = _Draft(True, text, "distractor", template, attr.key, old, kind)
+            return [said] + ([self.small_reply(False)] if self.rng.random() < 0.5 else [])
+        value = plan.spare.pop() if plan.spare else None
+        if value is None:
+            return []
+        slots = _value_slots(value, None, day)
+        if kind == "friend":  # the friend's own value, in the words a person uses
+            template = self.pick(attr.state)
+            said = _Draft(False, render(template, slots), "distractor", template, attr.key, value,
+                          kind)  # fmt: skip
+            return [said] + ([self.small_reply(True)] if self.rng.random() < 0.6 else [])
+        if kind == "other":
+            relation = self.pick(self.pool.relations)
+            who = f"my {relation} {self.pick(self.pool.others)}"
+            slots.update(who=who, Who=sentence(who))
+        template = self.pick(attr.templates(kind))
+        said = _Draft(True, render(template, slots), "distractor", template, attr.key, value, kind)
+        return [said] + ([self.small_reply(False)] if self.rng.random() < 0.7 else [])
+
+    def small_reply(self, by_person: bool) -> _Draft:
+        template = self.pick(self.pool.small_replies)
+        return _Draft(by_person, render(template, {}), "reply", template)
+
+    def small_talk(self) -> list[_Draft]:
+        template = self.pick(self.pool.small_talk)
+        slots = {"day": self.day(), "topic": self.pick(self.pool.topics)}
+        first = _Draft(True, render(template, slots), "small_talk", template)
+        if self.friend is not None and self.rng.random() < 0.3:
+            first.by_person = False  # the friend makes small talk too
+        return [first, self.small_reply(not first.by_person)]
+
+    def greeting(self) -> list[_Draft]:
+        template = self.pick(self.pool.greetings)
+        first = _Draft(True, render(template, {"day": self.day()}), "greeting", template)
+        welcome = self.pick(self.pool.welcomes)
+        return [first, _Draft(False, render(welcome, {}), "greeting", welcome)]
+
+
+def _session_dates(rng: random.Random) -> list[datetime]:
+    count = rng.randint(9, 14)
+    day = FIRST_DAY + timedelta(days=rng.randrange(START_SPREAD_DAYS))
+    dates = []
+    for _ in range(count):
+        moment = datetime(day.year, day.month, day.day, rng.randint(7, 21), rng.randrange(60),
+                          tzinfo=timezone.utc)  # fmt: skip
+        dates.append(moment)
+        kind = rng.random()
+        gap = rng.randint(2, 6) if kind < 0.3 else rng.randint(7, 20) if kind < 0.75 else (
+            rng.randint(21, 45)
+        )
+        day += timedelta(days=gap)
+    return dates
+
+
+def _place(rng: random.Random, dates: Sequence[datetime], changes: int) -> list[int]:
+    """Sessions for the first value and each change: spread over the conversation,
+    at least MIN_CHANGE_GAP_DAYS apart (fewer changes when that cannot be)."""
+    n = len(dates)
+    parts = changes + 1
+    bounds = [round(i * n / parts) for i in range(parts + 1)]
+    chosen = [rng.randrange(bounds[i], max(bounds[i] + 1, bounds[i + 1])) for i in range(parts)]
+    kept = [chosen[0]]
+    for index in chosen[1:]:
+        if (dates[index] - dates[kept[-1]]).days >= MIN_CHANGE_GAP_DAYS:
+            kept.append(index)
+    if len(kept) == 1:  # at least one change: the first and the last session
+        kept = [0, n - 1]
+    return kept
+
+
+def _plan(rng: random.Random, attr: Attribute, dates: Sequence[datetime]) -> _Plan:
+    sessions = _place(rng, dates, 1 if rng.random() < 0.5 else 2)
+    values = rng.sample(list(attr.values), len(attr.values))
+    first = "state" if rng.random() < 0.7 else "answer"
+    later = rng.choices(["change", "negate", "indirect", "answer"], [35, 25, 25, 15],
+                        k=len(sessions) - 1)  # fmt: skip
+    return _Plan(attr, values[: len(sessions)], sessions, [first, *later],
+                 spare=values[len(sessions):])  # fmt: skip
+
+
+_DISTRACTORS = {  # density: (other people's values (min, max), P(plan), P(past), P(friend))
+    "sparse": ((0, 1), 0.2, 0.3, 0.3),
+    "medium": ((1, 2), 0.35, 0.5, 0.5),
+    "dense": ((2, 3), 0.5, 0.7, 0.7),
+}
+_SMALL_TALK = {"sparse": (1, 3), "medium": (2, 5), "dense": (3, 6)}
+
+
+def _events(
+    writer: _Writer, plans: Sequence[_Plan], n_sessions: int, density: str
+) -> list[list[list[_Draft]]]:
+    rng = writer.rng
+    events: list[list[list[_Draft]]] = [[] for _ in range(n_sessions)]
+    (low, high), p_plan, p_past, p_friend = _DISTRACTORS[density]
+    for plan in plans:
+        for index, session in enumerate(plan.sessions):
+            events[session].append(writer.value_turns(plan, index))
+        kinds = ["other"] * rng.randint(low, high)
+        kinds += ["plan"] if rng.random() < p_plan else []
+        kinds += ["friend"] if writer.friend is not None and rng.random() < p_friend else []
+        for kind in kinds:
+            if drafts := writer.distractor(plan, kind):
+                events[rng.randrange(n_sessions)].append(drafts)
+        after = range(plan.sessions[-1] + 1, n_sessions)
+        if after and rng.random() < p_past:  # an old value, in the past tense, after it changed
+            events[rng.choice(after)].append(writer.distractor(plan, "past"))
+    low_talk, high_talk = _SMALL_TALK[density]
+    for session in events:
+        session.extend(writer.small_talk() for _ in range(rng.randint(low_talk, high_talk)))
+        rng.shuffle(session)
+        if rng.random() < 0.7:
+            session.insert(0, writer.greeting())
+    return events
+
+
+# ------------------------------------------------------------------ questions
+
+
+def _month_parts(day: date) -> list[tuple[str, date, date]]:
+    last = calendar.monthrange(day.year, day.month)[1]
+    start = day.replace(day=1)
+    return [
+        ("month", start, day.replace(day=last)),
+        ("early", start, day.replace(day=10)),
+        ("mid", day.replace(day=11), day.replace(day=20)),
+        ("late", day.replace(day=21), day.replace(day=last)),
+    ]
+
+
+def _date_choice(
+    rng: random.Random, formats: Sequence[DateFormat], low: date, high: date
+) -> tuple[DateFormat, date] | None:
+    """A date format and the day it stands for, its whole span inside [low, high]."""
+    if high < low:
+        return None
+    spans: dict[str, list[tuple[date, date]]] = {"day": []}
+    month = low.replace(day=1)
+    while month <= high:
+        for span, start, end in _month_parts(month):
+            if start >= low and end <= high:
+                spans.setdefault(span, []).append((start, end))
+        month = (month.replace(day=28) + timedelta(days=4)).replace(day=1)
+    usable = [f for f in formats if f.span == "day" or spans.get(f.span)]
+    if not usable:
+        return None
+    fmt = rng.choice(usable)
+    if fmt.span == "day":
+        return fmt, low + timedelta(days=rng.randint(0, (high - low).days))
+    start, end = rng.choice(spans[fmt.span])
+    return fmt, start + (end - start) / 2
+
+
+def _when(fmt: DateFormat, day: date) -> str:
+    return fmt.text.format(day=day.day, month=MONTHS[day.month - 1], year=day.year,
+                           iso=day.isoformat())  # fmt: skip
+
+
+class _Asker:
+    def __init__(self, pool: Pool, rng: random.Random, conv_id: str, person: str) -> None:
+        self.pool, self.rng, self.conv_id = pool, rng, conv_id
+        self.person = person
+
+    def name(self) -> str:
+        return self.person if self.rng.random() < 0.5 else self.person.lower()
+
+    def questions(
+        self, attr: Attribute, history: Sequence[ValueSpan], distractors: Sequence[str]
+    ) -> list[GenQuestion]:
+        qid = f"{self.conv_id}:{attr.key}"
+        base = {"attribute": attr.key, "history": tuple(history),
+                "distractors": tuple(distractors)}  # fmt: skip
+        current = history[-1]
+        template = self.rng.choice(attr.ask_now)
+        out = [GenQuestion(f"{qid}:current", render(template, {"p": self.name()}), "current",
+                           value=current.value, turn=current.turn, template=template,
+                           **base)]  # fmt: skip
+        later = self.rng.randrange(1, len(history))
+        template = self.rng.choice(attr.ask_before)
+        named = history[later].value
+        slots = {"p": self.name(), **_value_slots(named, None, "")}
+        out.append(GenQuestion(f"{qid}:before", render(template, slots), "before",
+                               value=history[later - 1].value, turn=history[later - 1].turn,
+                               template=template, named_value=named, **base))  # fmt: skip
+        asked = self._as_of(attr, history, qid, base)
+        return out + ([asked] if asked else [])
+
+    def _as_of(
+        self, attr: Attribute, history: Sequence[ValueSpan], qid: str, base: dict
+    ) -> GenQuestion | None:
+        """The value at a date while an older value held (None when no older value
+        held long enough to ask about)."""
+        older = list(range(len(history) - 1))
+        self.rng.shuffle(older)
+        for index in older:
+            span = history[index]
+            assert span.until is not None
+            low = _day(span.said_at) + timedelta(days=2)
+            high = _day(span.until) - timedelta(days=BACK_REFERENCE_DAYS)
+            choice = _date_choice(self.rng, self.pool.dates, low, high)
+            if choice is None:
+                continue
+            fmt, day = choice
+            when = _when(fmt, day)
+            template = self.rng.choice(attr.ask_at)
+            text = render(template, {"p": self.name(), "when": when, "When": sentence(when)})
+            moment = datetime(day.year, day.month, day.day, 12, tzinfo=timezone.utc)
+            return GenQuestion(f"{qid}:as_of", text, "as_of", value=span.value, turn=span.turn,
+                               template=template, as_of=iso(moment), **base)  # fmt: skip
+        return None
+
+
+def _day(text: str) -> date:
+    return datetime.strptime(text, "%Y-%m-%dT%H:%M:%SZ").date()
+
+
+# ------------------------------------------------------------------ assembly
+
+
+def _turns(
+    events: Sequence[Sequence[Sequence[_Draft]]], dates: Sequence[datetime], conv_id: str,
+    person: str, friend: str | None, rng: random.Random,
+) -> tuple[list[GenTurn], dict[tuple[str, int], GenTurn]]:  # fmt: skip
+    turns: list[GenTurn] = []
+    by_slot: dict[tuple[str, int], GenTurn] = {}
+    other_role = "assistant" if friend is None else "user"
+    for number, (session, start) in enumerate(zip(events, dates), start=1):
+        moment = start
+        drafts = [draft for event in session for draft in event]
+        for index, draft in enumerate(drafts, start=1):
+            turn = GenTurn(
+                id=f"s{number}:{index}", session=f"{conv_id}-s{number}",
+                speaker=person if draft.by_person else friend,
+                role="user" if draft.by_person else other_role, text=draft.text, at=iso(moment),
+                kind=draft.kind, template=draft.template, attribute=draft.attribute,
+                value=draft.value, wording=draft.wording,
+            )  # fmt: skip
+            turns.append(turn)
+            if draft.slot is not None:
+                by_slot[draft.slot] = turn
+            moment += timedelta(seconds=rng.randint(20, 180))
+    return turns, by_slot
+
+
+def _history(plan: _Plan, by_slot: Mapping[tuple[str, int], GenTurn]) -> list[ValueSpan]:
+    said = [by_slot[(plan.attribute.key, i)] for i in range(len(plan.values))]
+    return [
+        ValueSpan(value=turn.value or "", turn=turn.id, said_at=turn.at,
+                  until=said[i + 1].at if i + 1 < len(said) else None, wording=turn.wording or "")
+        for i, turn in enumerate(said)
+    ]  # fmt: skip
+
+
+def conversation(pool: Pool, seed: int, index: int) -> GenConversation:
+    """Conversation number `index` of the suite with this pool and seed."""
+    rng = random.Random(f"memstrata-bench-updates:{pool.split}:{seed}:{index}")
+    person = rng.choice(pool.people)
+    friend = rng.choice(pool.others) if rng.random() < 0.5 else None
+    density = rng.choice(DENSITIES)
+    conv_id = f"{pool.split}-{seed}-{index:03d}-{person.lower()}"
+    dates = _session_dates(rng)
+    chosen = rng.sample(list(pool.attributes), rng.randint(4, min(7, len(pool.attributes))))
+    plans = [_plan(rng, attr, dates) for attr in chosen]
+    writer = _Writer(pool, rng, friend)
+    events = _events(writer, plans, len(dates), density)
+    turns, by_slot = _turns(events, dates, conv_id, person, friend, rng)
+    asker = _Asker(pool, rng, conv_id, person)
+    questions: list[GenQuestion] = []
+    for plan in plans:
+        key = plan.attribute.key
+        distractors = [t.id for t in turns if t.kind == "distractor" and t.attribute == key]
+        questions += asker.questions(plan.attribute, _history(plan, by_slot), distractors)
+    rng.shuffle(questions)
+    return GenConversation(conv_id, pool.split, person, friend, density, tuple(turns),
+                           tuple(questions))  # fmt: skip
+
+
+def pool_for(split: str) -> Pool:
+    """The template pool of a split; ValueError naming the splits otherwise."""
+    if split == "dev":
+        from memstrata.bench.updates_dev_pool import POOL as dev
+
+        return dev
+    if split == "test":
+        from memstrata.bench.updates_test_pool import POOL as test
+
+        return test
+    raise ValueError(f"unknown split {split!r}; use one of {', '.join(SPLITS)}")
+
+
+def generate(people: int, seed: int = 0, split: str = "dev") -> list[GenConversation]:
+    """`people` conversations (one person each) from the split's pool. The first N
+    conversations are the same for any `people` >= N."""
+    if isinstance(people, bool) or not isinstance(people, int) or people < 1:
+        raise ValueError(f"people must be a whole number >= 1; got {people!r}")
+    pool = pool_for(split)
+    return [conversation(pool, seed, i) for i in range(people)]
