@@ -367,7 +367,7 @@ def updates(
 
 def updates_table(results: dict[str, Any]) -> Table:
     """A rich table of the knowledge-update figures per strategy."""
-    table = Table(title=f"memstrata bench updates ({results['config']['embedder']})")
+    table = Table(title=f"knowledge updates ({results['config']['embedder']})")
     for column in ("strategy", "current above older", "current @1", "current @5",
                    "older @5 (before)", "value @1 at date"):  # fmt: skip
         table.add_column(column, justify="left" if column == "strategy" else "right")

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -38,7 +39,8 @@ from memstrata.bench.harness import (
     describe,
     run_benchmark,
 )
-from memstrata.bench.updates_gen import FORMS, SPLITS, GenConversation, GenQuestion, generate
+from memstrata.bench.updates_gen import FORMS, GenConversation, GenQuestion, generate
+from memstrata.bench.updates_pool import SPLITS
 from memstrata.errors import InvalidInput
 
 DEFAULT_PEOPLE = 30
@@ -250,7 +252,9 @@ SPEC = Spec(
 # ---------------------------------------------------------------------- run
 
 
-def _extra(question: GenQuestion, conv: GenConversation, wording: Mapping[str, str]) -> dict:
+def _extra(
+    question: GenQuestion, conv: GenConversation, wording: Mapping[str, str]
+) -> dict[str, Any]:
     history = question.history
     return {
         "attribute": question.attribute,
@@ -258,11 +262,7 @@ def _extra(question: GenQuestion, conv: GenConversation, wording: Mapping[str, s
         "value": question.value,
         "turn": question.turn,
         "named_value": question.named_value,
-        "values": [
-            {"value": s.value, "turn": s.turn, "said_at": s.said_at, "until": s.until,
-             "wording": s.wording}
-            for s in history
-        ],  # fmt: skip
+        "values": [asdict(span) for span in history],
         "current_turn": history[-1].turn,
         "older_turns": [s.turn for s in history[:-1]],
         "distractor_turns": list(question.distractors),
@@ -329,8 +329,6 @@ def suite_info(suite: Sequence[GenConversation], conversations: Sequence[Convers
 
 
 def _suite_json(suite: Sequence[GenConversation]) -> dict[str, Any]:
-    from dataclasses import asdict
-
     return {"conversations": [asdict(c) for c in suite]}
 
 

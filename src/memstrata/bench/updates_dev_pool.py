@@ -4,12 +4,12 @@ It shares no template, value or name with the "test" pool (`updates_test_pool`),
 has one attribute ("drink") that the test pool lacks. Slots: {v} the value, {a_v}
 with its article, {old}/{a_old} the previous value, {who}/{Who} someone else ("my
 sister Clara"), {p} the person asked about, {when}/{When} a date, {day} a weekday,
-{topic} a neutral subject. The slots each list may use are `updates_gen.SLOTS`.
+{topic} a neutral subject. The slots each list may use are `updates_pool.SLOTS`.
 """
 
 from __future__ import annotations
 
-from memstrata.bench.updates_gen import Attribute, DateFormat, Pool, items, lines
+from memstrata.bench.updates_pool import Attribute, DateFormat, Pool, gendered, items, lines
 
 CITY = Attribute(
     key="city",
@@ -69,7 +69,7 @@ CITY = Attribute(
     """),
     ask_at=lines("""
         Where did {p} live {when}?
-        Which city was {p} living in {when}?
+        Which city was home to {p} {when}?
     """),
 )
 
@@ -317,7 +317,7 @@ PHONE = Attribute(
     key="phone",
     label="phone",
     values=items("""iPhone 13 | Pixel 7 | Galaxy S22 | Fairphone 4 | OnePlus 10 | Nokia G21 |
-        Xperia 5 | Moto Edge | Honor Magic 5"""),
+        Asus Zenfone 9 | Moto Edge | Realme 11"""),
     state=lines("""
         I use {a_v}.
         My phone is {a_v} and the battery is dying.
@@ -426,7 +426,7 @@ DIET = Attribute(
     """),
     ask_at=lines("""
         What diet was {p} following {when}?
-        What kind of diet was {p} on {when}?
+        How did {p} eat {when}?
     """),
 )
 
@@ -788,9 +788,11 @@ POOL = Pool(
     people=items("""Alice | Bruno | Chiara | Dev | Elif | Farah | Gustav | Hina | Ivo | Jana |
         Kofi | Lena | Marek | Nadia | Oren | Paola | Quentin | Rhea | Soren | Talia | Umar |
         Vesna | Wiebke | Xavier | Yasmin | Zeno | Amaia | Bjorn | Cyrus | Dunja"""),
-    others=items("""Clara | Tom | Priya | Jonas | Mei | Luca | Sara | Ben | Ines | Omar | Kasia |
-        Raj | Hugo | Lotte | Sami | Greta | Felix | Noor | Pablo | Vera"""),
-    relations=items("sister | brother | cousin | colleague | neighbour | flatmate | best friend"),
+    others=gendered("""Clara:f | Tom:m | Priya:f | Jonas:m | Mei:f | Luca:m | Sara:f | Ben:m |
+        Ines:f | Omar:m | Kasia:f | Raj:m | Hugo:m | Lotte:f | Sami | Greta:f | Felix:m | Noor:f |
+        Pablo:m | Vera:f | Alex | Charlie"""),
+    relations=gendered("""sister:f | brother:m | cousin | colleague | neighbour | flatmate |
+        best friend | boss | mum:f | dad:m"""),
     topics=items("""volcanoes | octopuses | medieval castles | deep-sea creatures |
         the moon landing | honeybees | ancient Rome | glaciers | jazz | dinosaurs | lighthouses |
         the Silk Road"""),
@@ -857,5 +859,5 @@ POOL = Pool(
         I hear good things about {v}.
     """),
     attributes=(CITY, JOB, EMPLOYER, PARTNER, CAR, PHONE, DIET, HOBBY, SCHOOL, SPORT, INSTRUMENT,
-                LANGUAGE, DRINK),  # fmt: skip
+                LANGUAGE, DRINK),
 )

@@ -1,6 +1,6 @@
 """A seeded generator of knowledge-update conversations, and of questions about them.
 
-Pure: no I/O, no memstrata imports; the same (split, seed, index) always gives the
+Pure: no I/O, no store, no model; the same (split, seed, index) always gives the
 same conversation, whatever the number of people asked for.
 
 Each conversation follows one person over 9-14 sessions days or weeks apart. The
@@ -17,24 +17,24 @@ Questions ask for the current value, for the value before a named later one, and
 for the value at a past date (with that date as `as_of`). Each names the turn that
 holds its answer and the turns of every value the attribute had.
 
-Templates come from one of two disjoint pools (`split` "dev" or "test", modules
-`updates_dev_pool` and `updates_test_pool`), so that figures tuned on one can be
-measured on the other.
+Templates come from one of two disjoint pools (`split` "dev" or "test", see
+`updates_pool`), so that figures tuned on one can be measured on the other.
 
 >>> suite = generate(people=3, seed=0, split="dev")
->>> suite[0].questions[0].text
+>>> [(q.form, q.text, q.value) for q in suite[0].questions][:2]
+[('before', 'Which city was Farah in before moving to Galway?', 'Wellington'), ...]
 """
 
 from __future__ import annotations
 
 import calendar
 import random
-import string
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, timezone
 
-SPLITS: tuple[str, ...] = ("dev", "test")
+from memstrata.bench.updates_pool import Attribute, DateFormat, Pool, pool_for
+
 FORMS: tuple[str, ...] = ("current", "before", "as_of")
 # How the turn that holds a value says it.
 VALUE_WORDINGS: tuple[str, ...] = ("state", "answer", "change", "negate", "indirect")
@@ -42,30 +42,6 @@ VALUE_WORDINGS: tuple[str, ...] = ("state", "answer", "change", "negate", "indir
 DISTRACTOR_KINDS: tuple[str, ...] = ("other", "friend", "plan", "past")
 DENSITIES: tuple[str, ...] = ("sparse", "medium", "dense")
 
-# Template lists of an attribute, and the slots each may use ({day}: a weekday).
-SLOTS: Mapping[str, frozenset[str]] = {
-    "state": frozenset({"v", "a_v", "day"}),
-    "change": frozenset({"v", "a_v", "old", "a_old", "day"}),
-    "negate": frozenset({"v", "a_v", "old", "a_old", "day"}),
-    "indirect": frozenset({"v", "a_v", "old", "a_old", "day"}),
-    "prompt": frozenset({"day"}),
-    "answer": frozenset({"v", "a_v", "day"}),
-    "other": frozenset({"v", "a_v", "who", "Who", "day"}),
-    "plan": frozenset({"v", "a_v", "day"}),
-    "past": frozenset({"old", "a_old", "day"}),
-    "ask_now": frozenset({"p"}),
-    "ask_before": frozenset({"p", "v", "a_v"}),
-    "ask_at": frozenset({"p", "when", "When"}),
-}
-# Templates of the pool that are not an attribute's, and their slots.
-CHAT_SLOTS: Mapping[str, frozenset[str]] = {
-    "greetings": frozenset({"day"}),
-    "welcomes": frozenset(),
-    "small_talk": frozenset({"day", "topic"}),
-    "small_replies": frozenset(),
-    "replies": frozenset(),
-    "echoes": frozenset({"v", "a_v"}),
-}
 # How far back a change's wording may reach ("a couple of weeks ago"): a date asked
 # about stays this far before the next value was said, so the value held then both
 # as the memory stood and in the world.
@@ -77,82 +53,6 @@ WEEKDAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", 
 MONTHS = ("January", "February", "March", "April", "May", "June", "July", "August",
           "September", "October", "November", "December")  # fmt: skip
 START_SPREAD_DAYS = 540
-
-
-def lines(text: str) -> tuple[str, ...]:
-    """The non-empty lines of `text`, stripped (how the pools write template lists)."""
-    return tuple(line.strip() for line in text.splitlines() if line.strip())
-
-
-def items(text: str) -> tuple[str, ...]:
-    """ "a | b c | d" -> ("a", "b c", "d") (how the pools write value lists)."""
-    return tuple(part.strip() for part in text.split("|") if part.strip())
-
-
-@dataclass(frozen=True)
-class Attribute:
-    """One attribute a person has a value of, with its values and every template."""
-
-    key: str
-    label: str
-    values: tuple[str, ...]
-    state: tuple[str, ...]
-    change: tuple[str, ...]
-    negate: tuple[str, ...]
-    indirect: tuple[str, ...]
-    prompt: tuple[str, ...]
-    answer: tuple[str, ...]
-    other: tuple[str, ...]
-    plan: tuple[str, ...]
-    past: tuple[str, ...]
-    ask_now: tuple[str, ...]
-    ask_before: tuple[str, ...]
-    ask_at: tuple[str, ...]
-
-    def templates(self, kind: str) -> tuple[str, ...]:
-        found: tuple[str, ...] = getattr(self, kind)
-        return found
-
-
-@dataclass(frozen=True)
-class DateFormat:
-    """How a question names a date: `span` is the stretch of days it covers ("day",
-    "month", or "early"/"mid"/"late" part of a month); `text` uses {day} {month}
-    {year} {iso}."""
-
-    span: str
-    text: str
-
-
-@dataclass(frozen=True)
-class Pool:
-    """Everything one split draws from."""
-
-    split: str
-    people: tuple[str, ...]
-    others: tuple[str, ...]  # names of relatives, colleagues and friends
-    relations: tuple[str, ...]
-    topics: tuple[str, ...]
-    dates: tuple[DateFormat, ...]
-    greetings: tuple[str, ...]
-    welcomes: tuple[str, ...]  # the other speaker's answer to a greeting
-    small_talk: tuple[str, ...]
-    small_replies: tuple[str, ...]
-    replies: tuple[str, ...]
-    echoes: tuple[str, ...]
-    attributes: tuple[Attribute, ...]
-
-    def templates(self) -> Iterator[tuple[str, str]]:
-        """(where, template) for every template of the pool."""
-        for kind in CHAT_SLOTS:
-            for text in getattr(self, kind):
-                yield kind, text
-        for fmt in self.dates:
-            yield f"dates:{fmt.span}", fmt.text
-        for attribute in self.attributes:
-            for kind in SLOTS:
-                for text in attribute.templates(kind):
-                    yield f"{attribute.key}:{kind}", text
 
 
 # ------------------------------------------------------------- generated data
@@ -234,10 +134,6 @@ def sentence(text: str) -> str:
     if len(text) > 1 and text[0].islower() and not text[1].isupper():
         return text[0].upper() + text[1:]
     return text
-
-
-def slot_names(template: str) -> set[str]:
-    return {name for _, name, _, _ in string.Formatter().parse(template) if name}
 
 
 def render(template: str, slots: Mapping[str, str]) -> str:
@@ -335,8 +231,10 @@ class _Writer:
                           kind)  # fmt: skip
             return [said] + ([self.small_reply(True)] if self.rng.random() < 0.6 else [])
         if kind == "other":
-            relation = self.pick(self.pool.relations)
-            who = f"my {relation} {self.pick(self.pool.others)}"
+            relation, gender = self.rng.choice(self.pool.relations)
+            names = [n for n, g in self.pool.others
+                     if n != self.friend and (not gender or g in ("", gender))]  # fmt: skip
+            who = f"my {relation} {self.pick(names)}"
             slots.update(who=who, Who=sentence(who))
         template = self.pick(attr.templates(kind))
         said = _Draft(True, render(template, slots), "distractor", template, attr.key, value, kind)
@@ -370,9 +268,12 @@ def _session_dates(rng: random.Random) -> list[datetime]:
                           tzinfo=timezone.utc)  # fmt: skip
         dates.append(moment)
         kind = rng.random()
-        gap = rng.randint(2, 6) if kind < 0.3 else rng.randint(7, 20) if kind < 0.75 else (
-            rng.randint(21, 45)
-        )
+        if kind < 0.3:
+            gap = rng.randint(2, 6)  # days
+        elif kind < 0.75:
+            gap = rng.randint(7, 20)  # a week or two
+        else:
+            gap = rng.randint(21, 45)  # weeks
         day += timedelta(days=gap)
     return dates
 
@@ -430,11 +331,12 @@ def _events(
         if after and rng.random() < p_past:  # an old value, in the past tense, after it changed
             events[rng.choice(after)].append(writer.distractor(plan, "past"))
     low_talk, high_talk = _SMALL_TALK[density]
-    for session in events:
-        session.extend(writer.small_talk() for _ in range(rng.randint(low_talk, high_talk)))
-        rng.shuffle(session)
+    for session_events in events:
+        talk = rng.randint(low_talk, high_talk)
+        session_events.extend(writer.small_talk() for _ in range(talk))
+        rng.shuffle(session_events)
         if rng.random() < 0.7:
-            session.insert(0, writer.greeting())
+            session_events.insert(0, writer.greeting())
     return events
 
 
@@ -481,6 +383,8 @@ def _when(fmt: DateFormat, day: date) -> str:
 
 
 class _Asker:
+    """Writes the questions about one attribute of the conversation's person."""
+
     def __init__(self, pool: Pool, rng: random.Random, conv_id: str, person: str) -> None:
         self.pool, self.rng, self.conv_id = pool, rng, conv_id
         self.person = person
@@ -491,32 +395,23 @@ class _Asker:
     def questions(
         self, attr: Attribute, history: Sequence[ValueSpan], distractors: Sequence[str]
     ) -> list[GenQuestion]:
-        qid = f"{self.conv_id}:{attr.key}"
-        base = {"attribute": attr.key, "history": tuple(history),
-                "distractors": tuple(distractors)}  # fmt: skip
-        current = history[-1]
-        template = self.rng.choice(attr.ask_now)
-        out = [GenQuestion(f"{qid}:current", render(template, {"p": self.name()}), "current",
-                           value=current.value, turn=current.turn, template=template,
-                           **base)]  # fmt: skip
+        def make(form: str, template: str, slots: Mapping[str, str], answer: ValueSpan,
+                 as_of: str | None = None, named: str | None = None) -> GenQuestion:  # fmt: skip
+            return GenQuestion(
+                id=f"{self.conv_id}:{attr.key}:{form}", text=render(template, slots), form=form,
+                attribute=attr.key, value=answer.value, turn=answer.turn,
+                history=tuple(history), distractors=tuple(distractors), template=template,
+                as_of=as_of, named_value=named,
+            )  # fmt: skip
+
+        out = [make("current", self.rng.choice(attr.ask_now), {"p": self.name()}, history[-1])]
         later = self.rng.randrange(1, len(history))
-        template = self.rng.choice(attr.ask_before)
         named = history[later].value
         slots = {"p": self.name(), **_value_slots(named, None, "")}
-        out.append(GenQuestion(f"{qid}:before", render(template, slots), "before",
-                               value=history[later - 1].value, turn=history[later - 1].turn,
-                               template=template, named_value=named, **base))  # fmt: skip
-        asked = self._as_of(attr, history, qid, base)
-        return out + ([asked] if asked else [])
-
-    def _as_of(
-        self, attr: Attribute, history: Sequence[ValueSpan], qid: str, base: dict
-    ) -> GenQuestion | None:
-        """The value at a date while an older value held (None when no older value
-        held long enough to ask about)."""
-        older = list(range(len(history) - 1))
-        self.rng.shuffle(older)
-        for index in older:
+        out.append(make("before", self.rng.choice(attr.ask_before), slots, history[later - 1],
+                        named=named))  # fmt: skip
+        for index in self.rng.sample(range(len(history) - 1), len(history) - 1):
+            # The value at a date while an older value held, if one held long enough.
             span = history[index]
             assert span.until is not None
             low = _day(span.said_at) + timedelta(days=2)
@@ -526,12 +421,11 @@ class _Asker:
                 continue
             fmt, day = choice
             when = _when(fmt, day)
-            template = self.rng.choice(attr.ask_at)
-            text = render(template, {"p": self.name(), "when": when, "When": sentence(when)})
+            slots = {"p": self.name(), "when": when, "When": sentence(when)}
             moment = datetime(day.year, day.month, day.day, 12, tzinfo=timezone.utc)
-            return GenQuestion(f"{qid}:as_of", text, "as_of", value=span.value, turn=span.turn,
-                               template=template, as_of=iso(moment), **base)  # fmt: skip
-        return None
+            out.append(make("as_of", self.rng.choice(attr.ask_at), slots, span, as_of=iso(moment)))
+            break
+        return out
 
 
 def _day(text: str) -> date:
@@ -579,7 +473,7 @@ def conversation(pool: Pool, seed: int, index: int) -> GenConversation:
     """Conversation number `index` of the suite with this pool and seed."""
     rng = random.Random(f"memstrata-bench-updates:{pool.split}:{seed}:{index}")
     person = rng.choice(pool.people)
-    friend = rng.choice(pool.others) if rng.random() < 0.5 else None
+    friend = rng.choice(pool.others)[0] if rng.random() < 0.5 else None
     density = rng.choice(DENSITIES)
     conv_id = f"{pool.split}-{seed}-{index:03d}-{person.lower()}"
     dates = _session_dates(rng)
@@ -597,19 +491,6 @@ def conversation(pool: Pool, seed: int, index: int) -> GenConversation:
     rng.shuffle(questions)
     return GenConversation(conv_id, pool.split, person, friend, density, tuple(turns),
                            tuple(questions))  # fmt: skip
-
-
-def pool_for(split: str) -> Pool:
-    """The template pool of a split; ValueError naming the splits otherwise."""
-    if split == "dev":
-        from memstrata.bench.updates_dev_pool import POOL as dev
-
-        return dev
-    if split == "test":
-        from memstrata.bench.updates_test_pool import POOL as test
-
-        return test
-    raise ValueError(f"unknown split {split!r}; use one of {', '.join(SPLITS)}")
 
 
 def generate(people: int, seed: int = 0, split: str = "dev") -> list[GenConversation]:

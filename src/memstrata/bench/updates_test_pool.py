@@ -5,12 +5,12 @@ Written apart from the "dev" pool (`updates_dev_pool`): no template, value or na
 common, other sentence shapes (longer, chattier, the value later in the sentence,
 fewer of the dev pool's verbs), other ways of naming a date ("on March 14, 2024",
 "in mid-March 2024"), and two attributes the dev pool lacks ("commute", "gym") while
-it lacks the dev pool's "drink". Slots as in `updates_gen.SLOTS`.
+it lacks the dev pool's "drink". Slots as in `updates_pool.SLOTS`.
 """
 
 from __future__ import annotations
 
-from memstrata.bench.updates_gen import Attribute, DateFormat, Pool, items, lines
+from memstrata.bench.updates_pool import Attribute, DateFormat, Pool, gendered, items, lines
 
 CITY = Attribute(
     key="city",
@@ -49,7 +49,7 @@ CITY = Attribute(
     other=lines("""
         {Who} has settled in {v} with the kids.
         {Who} rents a room in {v} during the week.
-        {Who} keeps sending me photos from {v}, where she lives.
+        {Who} keeps sending me photos from {v}, where they live now.
     """),
     plan=lines("""
         If the job offer comes through I could end up in {v}, but I doubt it.
@@ -129,7 +129,7 @@ JOB = Attribute(
     """),
     ask_at=lines("""
         {When}, what was {p}'s profession?
-        What line of work was {p} in {when}?
+        What line of work did {p} do {when}?
     """),
 )
 
@@ -189,7 +189,7 @@ EMPLOYER = Attribute(
     """),
     ask_at=lines("""
         {When}, who employed {p}?
-        Which firm was {p} employed by {when}?
+        Which firm had {p} on its payroll {when}?
     """),
 )
 
@@ -226,7 +226,7 @@ PARTNER = Attribute(
     """),
     other=lines("""
         {Who} and {v} are moving in together.
-        {Who} introduced me to {v}, who she's dating.
+        {Who} introduced me to {v}, the person they're dating.
         {Who} is getting married to {v} in the autumn.
     """),
     plan=lines("""
@@ -247,7 +247,7 @@ PARTNER = Attribute(
     """),
     ask_at=lines("""
         {When}, who was {p} going out with?
-        Who was {p} in a relationship with {when}?
+        Who was {p} seeing {when}?
     """),
 )
 
@@ -285,7 +285,7 @@ CAR = Attribute(
     """),
     other=lines("""
         {Who} leased {a_v} for the year.
-        {Who} crashed her {v} into a bollard, nobody was hurt.
+        {Who} crashed their {v} into a bollard, nobody was hurt.
         {Who} has {a_v} that's always in the garage.
     """),
     plan=lines("""
@@ -342,9 +342,9 @@ PHONE = Attribute(
         Got {a_v} since then.
     """),
     other=lines("""
-        {Who} dropped her {v} in the bath, and it survived.
+        {Who} dropped their {v} in the bath, and it survived.
         {Who} upgraded to {a_v} on launch day.
-        {Who} can't stop showing off the camera of his {v}.
+        {Who} can't stop showing off the camera of their {v}.
     """),
     plan=lines("""
         The {v} is on sale, but I'll resist.
@@ -597,7 +597,7 @@ SPORT = Attribute(
     """),
     ask_at=lines("""
         {When}, which sport did {p} play?
-        What sport was {p} involved in {when}?
+        What sport did {p} compete in, {when}?
     """),
 )
 
@@ -634,7 +634,7 @@ INSTRUMENT = Attribute(
     """),
     other=lines("""
         {Who} plays {v} in an orchestra.
-        {Who} is selling her old {v}.
+        {Who} is selling their old {v}.
         {Who} gives {v} lessons on weekends.
     """),
     plan=lines("""
@@ -654,7 +654,7 @@ INSTRUMENT = Attribute(
         What did {p} play until switching to the {v}?
     """),
     ask_at=lines("""
-        {When}, which instrument did {p} play?
+        {When}, what was {p} playing, instrument-wise?
         What instrument was {p} practising {when}?
     """),
 )
@@ -692,7 +692,7 @@ LANGUAGE = Attribute(
     other=lines("""
         {Who} is fluent in {v}.
         {Who} teaches {v} at night school.
-        {Who} is studying {v} for her job.
+        {Who} is studying {v} for their job.
     """),
     plan=lines("""
         {v} sounds beautiful, and I might learn it one day.
@@ -711,8 +711,8 @@ LANGUAGE = Attribute(
         What language was {p} working on until {v}?
     """),
     ask_at=lines("""
-        {When}, which language was {p} studying?
-        What language was {p} working on {when}?
+        {When}, what language was {p} taking lessons in?
+        What language was {p} busy learning {when}?
     """),
 )
 
@@ -786,7 +786,7 @@ GYM = Attribute(
     change=lines("""
         Cancelled my old membership and signed up at {v}.
         Switched gyms: {v} is closer and cheaper.
-        I train at {v} since the start of the month.
+        I have been training at {v} since the start of the month.
     """),
     negate=lines("""
         I'm no longer a member at {old}, and I go to {v} now.
@@ -837,10 +837,11 @@ POOL = Pool(
         Joaquin | Kirsi | Lorcan | Mireille | Nils | Odile | Pranav | Rosalind | Silas | Thea |
         Ulrich | Valentina | Wendell | Ximena | Yorick | Zora | Anouk | Bram | Corin | Delphine |
         Emil"""),
-    others=items("""Maren | Theo | Anika | Caspar | Leila | Matteo | Ruth | Sven | Yuki | Dario |
-        Ilse | Kwame | Beatrix | Otto | Signe | Tariq | Phoebe | Arlo | Nell | Ravi"""),
-    relations=items("""aunt | uncle | coworker | old roommate | brother-in-law | teammate |
-        landlady | childhood friend"""),
+    others=gendered("""Maren:f | Theo:m | Anika:f | Caspar:m | Leila:f | Matteo:m | Ruth:f |
+        Sven:m | Yuki | Dario:m | Ilse:f | Kwame:m | Beatrix:f | Otto:m | Signe:f | Tariq:m |
+        Phoebe:f | Arlo:m | Nell:f | Ravi:m | Quinn | Sasha"""),
+    relations=gendered("""aunt:f | uncle:m | coworker | old roommate | brother-in-law:m |
+        teammate | landlady:f | childhood friend | stepsister:f | nephew:m"""),
     topics=items("""black holes | coral reefs | the Vikings | pyramids | the Titanic |
         rainforests | wolves | submarines | Antarctica | mushrooms | comets | the Aztecs"""),
     dates=(
@@ -903,5 +904,5 @@ POOL = Pool(
         Didn't picture you with {v}, but why not.
     """),
     attributes=(CITY, JOB, EMPLOYER, PARTNER, CAR, PHONE, DIET, HOBBY, SCHOOL, SPORT, INSTRUMENT,
-                LANGUAGE, COMMUTE, GYM),  # fmt: skip
+                LANGUAGE, COMMUTE, GYM),
 )
