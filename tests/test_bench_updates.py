@@ -146,10 +146,16 @@ def _check_question_labels(conv: GenConversation) -> None:
             assert q.as_of is None
         elif q.form == "before":
             assert q.named_value is not None and q.named_value.lower() in q.text.lower()
+            named = history[values.index(q.named_value)]
             assert values.index(q.named_value) == values.index(q.value) + 1
             assert q.as_of is None
+            # the named value's turn counts as an answer exactly when it names the old one
+            assert q.also == ((named.turn,) if named.names_previous else ())
+            for turn_id in q.also:
+                assert q.value.lower() in turns[turn_id].text.lower()
+                assert turns[turn_id].previous == q.value
         else:
-            assert q.form == "as_of" and q.as_of is not None
+            assert q.form == "as_of" and q.as_of is not None and not q.also
             span = history[values.index(q.value)]
             assert span.until is not None  # asked about an older value
             at = _moment(q.as_of)
@@ -235,12 +241,14 @@ def test_only_words_speakers_roles_and_dates_are_input() -> None:
 
 def _row(form: str, ranked: Sequence[str], *, turn: str, current: str = "c",
          older: Sequence[str] = ("o",), distractors: Sequence[str] = (), attribute: str = "city",
-         applied: bool | None = None, wording: str = "change") -> dict[str, Any]:  # fmt: skip
+         applied: bool | None = None, wording: str = "change",
+         also: Sequence[str] = ()) -> dict[str, Any]:  # fmt: skip
     return {
         "ranked_turns": list(ranked),
         "as_of_applied": applied,
-        "extra": {"form": form, "turn": turn, "current_turn": current,
-                  "older_turns": list(older), "distractor_turns": list(distractors),
+        "extra": {"form": form, "turn": turn, "answer_turns": [turn, *also],
+                  "current_turn": current, "older_turns": list(older),
+                  "distractor_turns": list(distractors),
                   "attribute": attribute, "current_wording": wording, "density": "dense",
                   "other_speaker": "friend"},
     }  # fmt: skip
@@ -259,13 +267,16 @@ def test_figures_by_hand_on_a_tiny_case() -> None:
         _row("current", [], turn="c", attribute="job", wording="negate"),
         _row("before", ["c", "o"], turn="o"),
         _row("before", ["o"], turn="o", attribute="job"),
+        # the named value's turn also names the older one ("I left o for c"): an answer
+        _row("before", ["c", "x", "y", "z", "w", "o"], turn="o", also=["c"]),
         _row("as_of", ["o"], turn="o", applied=False),
     ]
     fig = update_figures(rows)
-    assert fig["questions"] == 7
+    assert fig["questions"] == 8
     assert fig["current"] == {"n": 4, "above_older": 0.5, "at_1": 0.25, "within_5": 0.5,
                               "with_distractors": 2, "distractor_above": 0.5}  # fmt: skip
-    assert fig["before"] == {"n": 2, "older_at_1": 0.5, "older_within_5": 1.0}
+    assert fig["before"] == {"n": 3, "older_at_1": 1 / 3, "older_within_5": 2 / 3,
+                             "answer_within_5": 1.0}  # fmt: skip
     # search took no as_of: not applicable, counted, never zero
     assert fig["as_of"] == {"n": 1, "applied": 0, "not_applied": 1, "at_1": None,
                             "within_5": None}  # fmt: skip
@@ -331,6 +342,7 @@ def test_bench_updates_runs_on_the_command_line(tmp_path: Path) -> None:
     assert "## Knowledge updates" in markdown and "### By attribute" in markdown
     if not takes_as_of:
         assert "not applied" in markdown
+    assert (out / "updates.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     saved = json.loads((out / "suite.json").read_text())
     assert [c["id"] for c in saved["conversations"]] == [c.id for c in suite]
 

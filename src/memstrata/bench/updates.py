@@ -13,7 +13,9 @@ attribute:
   older value's turn ("above older"; an older turn that is not retrieved ranks below),
   at rank 1, within 5; and, of questions with distractor turns, the share where one
   ranks above the current value's turn;
-- before: the older value's turn at rank 1 and within 5;
+- before: the older value's turn at rank 1 and within 5; and any turn that says
+  the older value was the person's within 5 (its own turn, or the named value's turn
+  when that also names the one it replaced: "I left Lisbon and settled in Porto");
 - as_of: the value's turn at rank 1 and within 5 when `search` took `as_of`; when it
   does not, these are null ("not applicable") and the questions are counted.
 
@@ -89,8 +91,15 @@ def _current(rows: Sequence[Row]) -> dict[str, Any]:
     }
 
 
-def _target(rows: Sequence[Row]) -> tuple[float | None, float | None]:
-    ranks = [rank_of(r["ranked_turns"], r["extra"]["turn"]) for r in rows]
+def _target(rows: Sequence[Row], key: str = "turn") -> tuple[float | None, float | None]:
+    """Shares of rows whose best-ranked turn among extra[key] (a turn or a list of
+    turns) is at rank 1, and within 5."""
+    ranks = []
+    for row in rows:
+        wanted = row["extra"][key]
+        found = [rank_of(row["ranked_turns"], t) for t in ([wanted] if isinstance(wanted, str)
+                                                            else wanted)]  # fmt: skip
+        ranks.append(min((r for r in found if r is not None), default=None))
     at_1 = sum(r == 1 for r in ranks)
     within_5 = sum(r is not None and r <= 5 for r in ranks)
     return _share(at_1, len(rows)), _share(within_5, len(rows))
@@ -98,7 +107,9 @@ def _target(rows: Sequence[Row]) -> tuple[float | None, float | None]:
 
 def _before(rows: Sequence[Row]) -> dict[str, Any]:
     at_1, within_5 = _target(rows)
-    return {"n": len(rows), "older_at_1": at_1, "older_within_5": within_5}
+    _, any_within_5 = _target(rows, "answer_turns")
+    return {"n": len(rows), "older_at_1": at_1, "older_within_5": within_5,
+            "answer_within_5": any_within_5}  # fmt: skip
 
 
 def _as_of(rows: Sequence[Row]) -> dict[str, Any]:
@@ -170,11 +181,12 @@ def _overall_table(results: Mapping[str, Any]) -> str:
             strategy, cur["n"], _f(cur["above_older"]), _f(cur["at_1"]), _f(cur["within_5"]),
             f"{_f(cur['distractor_above'])} ({cur['with_distractors']})",
             bef["n"], _f(bef["older_at_1"]), _f(bef["older_within_5"]),
+            _f(bef["answer_within_5"]),
             aof["n"], _as_of_cell(aof),
         ])  # fmt: skip
     return report.markdown_table(
         ["strategy", "current Qs", "above older", "current @1", "current @5",
-         "distractor above (Qs)", "before Qs", "older @1", "older @5", "as-of Qs",
+         "distractor above (Qs)", "before Qs", "older @1", "older @5", "answer @5", "as-of Qs",
          "value @1 / @5 at date"],
         rows,
     )  # fmt: skip
@@ -190,7 +202,8 @@ def _by_table(
         found = [b["figures"][group].get(key) for b in blocks.values()]
         n = next((f["questions"] if "questions" in f else f["n"] for f in found if f), 0)
         rows.append([key, n, *[cell(f) if f else "-" for f in found]])
-    return report.markdown_table([label, "Qs", *blocks], rows)
+    counted = "Qs (all forms)" if group == "by_attribute" else "current Qs"
+    return report.markdown_table([label, counted, *blocks], rows)
 
 
 def _attribute_cell(forms: Mapping[str, Any]) -> str:
@@ -221,7 +234,8 @@ def updates_markdown(results: Mapping[str, Any]) -> str:
         "not retrieved ranks below). Distractor above: of the current-value questions with "
         "turns that name someone else's value, a plan or an old value in the past tense, the "
         "share where one of them ranks above the current value's turn. Older @k: the value "
-        "before the named one, for before questions. " + note + "\n",
+        "before the named one, for before questions; answer @5: that turn or the named value's "
+        "turn when it also names the value it replaced. " + note + "\n",
         _overall_table(results),
         "\n### By attribute\n",
         "Cells: current above older / current @1 / older @5 (before questions).\n",
@@ -234,6 +248,61 @@ def updates_markdown(results: Mapping[str, Any]) -> str:
         "\n### By the other speaker\n",
         _by_table(results, "by_other_speaker", "other speaker", _current_cell),
     ])  # fmt: skip
+
+
+# ------------------------------------------------------------------- plot
+
+_HEADLINES = (("current", "above_older", "current above older"),
+              ("current", "at_1", "current @1"), ("current", "within_5", "current @5"),
+              ("before", "older_within_5", "older @5 (before)"),
+              ("as_of", "at_1", "value @1 at date"))  # fmt: skip
+
+
+def write_plot(results: Mapping[str, Any], out: Path) -> Path:
+    """updates.png: the headline figures per strategy (a figure that is not applicable
+    is left out and says so), and current above older per attribute."""
+    import matplotlib
+
+    matplotlib.use("Agg", force=True)
+    import matplotlib.pyplot as plt
+
+    blocks = {s: b["figures"] for s, b in results["by_strategy"].items()}
+    attributes = sorted({a for f in blocks.values() for a in f["by_attribute"]})
+    fig, (left, right) = plt.subplots(
+        1, 2, figsize=(13, 0.32 * max(len(attributes), 8) + 2), dpi=120,
+        gridspec_kw={"width_ratios": [1, 1.3]},
+    )  # fmt: skip
+    try:
+        width = 0.8 / max(1, len(blocks))
+        for i, (strategy, figures) in enumerate(blocks.items()):
+            heads = [figures[form][key] for form, key, _ in _HEADLINES]
+            left.barh([y + i * width for y in range(len(heads))],
+                      [h or 0.0 for h in heads], height=width, label=strategy)  # fmt: skip
+            per = [figures["by_attribute"].get(a, {}).get("current", {}).get("above_older")
+                   for a in attributes]  # fmt: skip
+            right.barh([y + i * width for y in range(len(attributes))],
+                       [p or 0.0 for p in per], height=width, label=strategy)  # fmt: skip
+        labels = [label for _, _, label in _HEADLINES]
+        if all(f["as_of"]["n"] and not f["as_of"]["applied"] for f in blocks.values()):
+            labels[-1] += "\n(n/a: search takes no as_of)"
+        centre = width * (len(blocks) - 1) / 2
+        left.set_yticks([y + centre for y in range(len(labels))], labels, fontsize=8)
+        right.set_yticks([y + centre for y in range(len(attributes))], attributes, fontsize=8)
+        for ax, title in ((left, "overall"), (right, "current above older, by attribute")):
+            ax.set_xlim(0, 1)
+            ax.invert_yaxis()
+            ax.grid(True, axis="x", alpha=0.3)
+            ax.set_title(title, fontsize=9)
+        left.legend(fontsize=7)
+        gen = results["data"].get("generator", {})
+        fig.suptitle(f"updates ({gen.get('split')} split, {gen.get('people')} people, "
+                     f"{results['config']['embedder']})", fontsize=10)  # fmt: skip
+        fig.tight_layout()
+        target = out / "updates.png"
+        fig.savefig(target, format="png")
+        return target
+    finally:
+        plt.close(fig)
 
 
 SPEC = Spec(
@@ -262,6 +331,7 @@ def _extra(
         "value": question.value,
         "turn": question.turn,
         "named_value": question.named_value,
+        "answer_turns": [question.turn, *question.also],
         "values": [asdict(span) for span in history],
         "current_turn": history[-1].turn,
         "older_turns": [s.turn for s in history[:-1]],
@@ -336,7 +406,8 @@ def run_updates(
     config: RunConfig, *, people: int = DEFAULT_PEOPLE, seed: int = 0, split: str = "dev"
 ) -> dict[str, Any]:
     """Generate the suite, run every strategy, write the outputs (and `suite.json`,
-    the generated conversations and questions); return results.json's dict."""
+    the generated conversations and questions, and with plots on `updates.png`);
+    return results.json's dict."""
     check_options(people, seed, split)
     suite = generate(people, seed=seed, split=split)
     if config.limit is not None:
@@ -347,7 +418,10 @@ def run_updates(
         info["limited_to"] = config.limit
     config.out.mkdir(parents=True, exist_ok=True)
     report.write_json(config.out / "suite.json", _suite_json(suite))
-    return run_benchmark(SPEC, conversations, DataIssues(), info, config)
+    results = run_benchmark(SPEC, conversations, DataIssues(), info, config)
+    if config.plots:
+        write_plot(results, config.out)
+    return results
 
 
 def default_data_label(people: int, seed: int, split: str) -> Path:

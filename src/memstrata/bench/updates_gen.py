@@ -33,7 +33,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, timezone
 
-from memstrata.bench.updates_pool import Attribute, DateFormat, Pool, pool_for
+from memstrata.bench.updates_pool import Attribute, DateFormat, Pool, pool_for, slot_names
 
 FORMS: tuple[str, ...] = ("current", "before", "as_of")
 # How the turn that holds a value says it.
@@ -75,6 +75,7 @@ class GenTurn:
     attribute: str | None = None
     value: str | None = None
     wording: str | None = None  # value turns: VALUE_WORDINGS; distractors: DISTRACTOR_KINDS
+    previous: str | None = None  # a value turn that also names the value it replaces
 
 
 @dataclass(frozen=True)
@@ -87,6 +88,7 @@ class ValueSpan:
     said_at: str
     until: str | None
     wording: str
+    names_previous: bool = False  # the turn also names the value this one replaced
 
 
 @dataclass(frozen=True)
@@ -105,6 +107,9 @@ class GenQuestion:
     template: str
     as_of: str | None = None
     named_value: str | None = None  # the later value a "before" question names
+    # Other turns that say the answer is (was) the person's value: for a "before"
+    # question, the named value's turn when it also names the one it replaced.
+    also: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -166,6 +171,7 @@ class _Draft:
     value: str | None = None
     wording: str | None = None
     slot: tuple[str, int] | None = None  # (attribute, index of the value) for value turns
+    previous: str | None = None
 
 
 @dataclass
@@ -205,6 +211,8 @@ class _Writer:
         template = self.pick(attr.templates(wording))
         text = render(template, _value_slots(value, old, self.day()))
         said = _Draft(True, text, "value", template, attr.key, value, wording, (attr.key, index))
+        if slot_names(template) & {"old", "a_old"}:
+            said.previous = old
         if wording == "answer":
             ask = self.pick(attr.prompt)
             drafts = [_Draft(False, render(ask, {"day": self.day()}), "prompt", ask, attr.key)]
@@ -395,19 +403,22 @@ class _Asker:
     def questions(
         self, attr: Attribute, history: Sequence[ValueSpan], distractors: Sequence[str]
     ) -> list[GenQuestion]:
-        def make(form: str, template: str, slots: Mapping[str, str], answer: ValueSpan,
-                 as_of: str | None = None, named: str | None = None) -> GenQuestion:  # fmt: skip
+        def make(
+            form: str, template: str, slots: Mapping[str, str], answer: ValueSpan,
+            as_of: str | None = None, named: ValueSpan | None = None,
+        ) -> GenQuestion:  # fmt: skip
             return GenQuestion(
                 id=f"{self.conv_id}:{attr.key}:{form}", text=render(template, slots), form=form,
                 attribute=attr.key, value=answer.value, turn=answer.turn,
                 history=tuple(history), distractors=tuple(distractors), template=template,
-                as_of=as_of, named_value=named,
+                as_of=as_of, named_value=named.value if named else None,
+                also=(named.turn,) if named and named.names_previous else (),
             )  # fmt: skip
 
         out = [make("current", self.rng.choice(attr.ask_now), {"p": self.name()}, history[-1])]
         later = self.rng.randrange(1, len(history))
-        named = history[later].value
-        slots = {"p": self.name(), **_value_slots(named, None, "")}
+        named = history[later]
+        slots = {"p": self.name(), **_value_slots(named.value, None, "")}
         out.append(make("before", self.rng.choice(attr.ask_before), slots, history[later - 1],
                         named=named))  # fmt: skip
         for index in self.rng.sample(range(len(history) - 1), len(history) - 1):
@@ -451,7 +462,7 @@ def _turns(
                 speaker=person if draft.by_person else friend,
                 role="user" if draft.by_person else other_role, text=draft.text, at=iso(moment),
                 kind=draft.kind, template=draft.template, attribute=draft.attribute,
-                value=draft.value, wording=draft.wording,
+                value=draft.value, wording=draft.wording, previous=draft.previous,
             )  # fmt: skip
             turns.append(turn)
             if draft.slot is not None:
@@ -464,7 +475,8 @@ def _history(plan: _Plan, by_slot: Mapping[tuple[str, int], GenTurn]) -> list[Va
     said = [by_slot[(plan.attribute.key, i)] for i in range(len(plan.values))]
     return [
         ValueSpan(value=turn.value or "", turn=turn.id, said_at=turn.at,
-                  until=said[i + 1].at if i + 1 < len(said) else None, wording=turn.wording or "")
+                  until=said[i + 1].at if i + 1 < len(said) else None, wording=turn.wording or "",
+                  names_previous=turn.previous is not None)
         for i, turn in enumerate(said)
     ]  # fmt: skip
 
