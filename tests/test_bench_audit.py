@@ -21,8 +21,8 @@ from memstrata.bench.audit import (
     load_corrections,
 )
 from memstrata.bench.cli import app
-from memstrata.bench.harness import BenchDataError, RunConfig
 from memstrata.bench.locomo import load_locomo, run_locomo
+from memstrata.bench.model import BenchDataError, RunConfig
 
 DEV = Path("/work/shared/bench/locomo-dev")
 DEV_AUDIT = Path("/work/shared/bench/locomo-dev-audit/evidence_corrections.json")
@@ -215,7 +215,7 @@ def test_run_reports_both_scorings(data: tuple[Path, Path], tmp_path: Path) -> N
     out = tmp_path / "out"
     results = run_locomo(_config(folder, out), corrections)
     fig = results["figures"]
-    # The original scoring in the figures is the harness's own, recomputed.
+    # The original scoring in the figures is the runner's own, recomputed.
     assert fig["recall_at"] == results["recall_at"]
     assert fig["mrr"] == results["mrr"]
     assert fig["n_questions"] == results["n_questions"] == 3  # categories 1-4 with evidence

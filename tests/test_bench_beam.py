@@ -31,7 +31,7 @@ from memstrata.bench.beam import (
     run_beam,
 )
 from memstrata.bench.cli import app
-from memstrata.bench.harness import BenchDataError, RunConfig
+from memstrata.bench.model import BenchDataError, RunConfig
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 DEV = Path("/work/shared/bench/beam-dev")

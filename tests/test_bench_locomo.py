@@ -21,9 +21,9 @@ from typer.testing import CliRunner
 from memstrata import Memory
 from memstrata.bench import runner
 from memstrata.bench.cli import app
+from memstrata.bench.evidence import parse_evidence
 from memstrata.bench.locomo import (
     load_locomo,
-    parse_evidence,
     parse_session_date,
     run_locomo,
     with_speaker_in_text,

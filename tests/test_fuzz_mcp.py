@@ -32,6 +32,8 @@ CODES = "|".join(sorted({cls.code for cls in MemstrataError.__subclasses__()}))
 # What a failed call may say: the engine's own error, or the SDK's check of the
 # arguments against the tool's schema.
 FAILURE = re.compile(rf"Error executing tool \w+: (({CODES}): |\d+ validation errors? for )")
+
+
 def _depth(value: Any) -> int:
     depth = 0
     while isinstance(value, (list, dict)) and value:

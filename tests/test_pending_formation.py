@@ -177,8 +177,9 @@ def test_a_turn_updated_while_its_add_is_owed_keeps_the_rest_of_the_add_owed(
     m.update(first.id, text="I adopted a whippet called Biscuit last week.", user_id="u")
     owed = [(key, pending.parse(key, raw).ids) for key, raw in
             m.store.state_items(pending.PREFIX)]  # fmt: skip
-    assert len(owed) == 2 and sorted(ids for _, ids in owed) == sorted([[first.id],
-                                                                        [first.id, second.id]])
+    assert len(owed) == 2 and sorted(ids for _, ids in owed) == sorted(
+        [[first.id], [first.id, second.id]]
+    )
     for key, _ in m.store.state_items(pending.PREFIX):  # as if their process had ended
         m.store.take_state(key, key.replace(key.split(":")[2], "999999999.1.dead"))
     m.close()

@@ -91,7 +91,8 @@ def test_an_unreadable_time_never_stops_the_index(db_path: Path) -> None:
         # Another process's write: this one's index catches up with it.
         [later] = m.add("bob also keeps a goat", namespace="b")
         assert {h.record.id for h in m.search("bob", namespace="b", strategy="dense")} == {
-            good.id, later.id
+            good.id,
+            later.id,
         }
         assert m.search("damaged", namespace="a", strategy="dense")
         assert not m.search("damaged", namespace="a", strategy="dense",

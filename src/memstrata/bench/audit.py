@@ -25,7 +25,9 @@ from pathlib import Path
 from typing import Any
 
 from memstrata.bench import report
-from memstrata.bench.harness import (
+from memstrata.bench.evidence import parse_evidence
+from memstrata.bench.metrics import KS, coverage, mean, mean_scores, question_scores
+from memstrata.bench.model import (
     BenchDataError,
     Conversation,
     DataIssues,
@@ -33,8 +35,6 @@ from memstrata.bench.harness import (
     Spec,
     read_json,
 )
-from memstrata.bench.locomo import parse_evidence
-from memstrata.bench.metrics import KS, coverage, mean, mean_scores, question_scores
 
 _QUOTES = str.maketrans({"\u2018": "'", "\u2019": "'", "\u201c": '"', "\u201d": '"'})
 

@@ -39,7 +39,7 @@ from pathlib import Path
 from typing import Any
 
 from memstrata.bench import abilities, report
-from memstrata.bench.harness import (
+from memstrata.bench.model import (
     BenchDataError,
     Conversation,
     DataIssues,
@@ -49,8 +49,8 @@ from memstrata.bench.harness import (
     Turn,
     describe,
     read_json,
-    run_benchmark,
 )
+from memstrata.bench.runner import run_benchmark
 
 BUDGETS: tuple[int, ...] = (500, 1000, 2000, 4000)
 SEARCH_K = 20

@@ -8,6 +8,8 @@
 - `longmemeval`: session- and turn-level recall by question type on LongMemEval;
 - `beam`: message-level recall and the ability figures (updates, contradictions, order)
   on BEAM chats;
+- `updates`: knowledge updates (current value, value before a change, value at a date) on a
+  generated suite;
 - `serve`: throughput, latency and lost writes of the HTTP server under concurrent clients;
 - `reliability`: crash loop, tenant isolation, purge residue and faults, against issue 10's
   contract.
@@ -324,6 +326,85 @@ def beam(
             budgets=BUDGETS,
         ),
     )  # fmt: skip
+
+
+@app.command()
+def updates(
+    out: Annotated[Path, typer.Option(help="Folder for the results.")] = Path(
+        "bench-results/updates"
+    ),
+    people: Annotated[
+        int, typer.Option(min=1, help="People (one conversation and store each).")
+    ] = 30,
+    seed: Annotated[int, typer.Option(min=0, help="Seed of the generated suite.")] = 0,
+    split: Annotated[
+        str,
+        typer.Option(
+            help="Template pool: dev (tune on it) or test (disjoint templates, values and "
+            "names; measure on it)."
+        ),
+    ] = "dev",
+    strategy: StrategyOpt = "default",
+    embedder: EmbedderOpt = "minilm",
+    settings: SetOpt = None,
+    limit: Annotated[
+        int | None, typer.Option(min=1, help="Only the first N people of the suite.")
+    ] = None,
+    keep_db: KeepDbOpt = False,
+    progress: ProgressOpt = True,
+    plots: PlotsOpt = True,
+) -> None:
+    """Knowledge updates on a generated suite (no external data): people state values
+    of attributes (city, job, partner, car, ...) and change them among small talk and
+    other people's values; questions ask for the current value, the value before a
+    change and the value at a date. Reports whether the current value's turn ranks
+    above the older ones, at rank 1 and within 5, the older value within 5, and the
+    value at a date at rank 1 (when search takes as_of), overall, per attribute and per
+    question form."""
+    from memstrata.bench.updates import check_options, default_data_label, run_updates
+
+    def config() -> Any:
+        check_options(people, seed, split)
+        made = _retrieval_config(
+            "updates", default_data_label(people, seed, split), out, strategy, embedder,
+            settings, limit, keep_db, plots, progress, 20,
+        )  # fmt: skip
+        words = shlex.split(made.command)
+        at = words.index("--data")
+        words[at : at + 2] = ["--people", str(people), "--seed", str(seed), "--split", split]
+        made.command = shlex.join(words)
+        return made
+
+    holder: dict[str, Any] = {}
+
+    def runner(made: Any) -> dict[str, Any]:
+        holder["results"] = run_updates(made, people=people, seed=seed, split=split)
+        return holder["results"]
+
+    _run_retrieval(runner, config)
+    _out.print(updates_table(holder["results"]))
+
+
+def updates_table(results: dict[str, Any]) -> Table:
+    """A rich table of the knowledge-update figures per strategy."""
+    table = Table(title=f"knowledge updates ({results['config']['embedder']})")
+    for column in ("strategy", "current above older", "current @1", "current @5",
+                   "older @5 (before)", "value @1 at date"):  # fmt: skip
+        table.add_column(column, justify="left" if column == "strategy" else "right")
+    for strategy, block in results["by_strategy"].items():
+        fig = block["figures"]
+        cur, aof = fig["current"], fig["as_of"]
+        at_date = (
+            f"n/a ({aof['not_applied']} not applied)"
+            if aof["n"] and not aof["applied"]
+            else fmt_number(aof["at_1"], 3)
+        )
+        table.add_row(
+            strategy, fmt_number(cur["above_older"], 3), fmt_number(cur["at_1"], 3),
+            fmt_number(cur["within_5"], 3), fmt_number(fig["before"]["older_within_5"], 3),
+            at_date,
+        )  # fmt: skip
+    return table
 
 
 def retrieval_table(results: dict[str, Any]) -> Table:

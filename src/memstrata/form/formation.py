@@ -367,9 +367,7 @@ class Former:
             return None
         return episode_policy.centroid(np.stack(vectors))
 
-    def forget(
-        self, record_id: str
-    ) -> tuple[dict[str, bytes], list[tuple[str, np.ndarray]]]:
+    def forget(self, record_id: str) -> tuple[dict[str, bytes], list[tuple[str, np.ndarray]]]:
         """What erasing a record's vector changes beyond the records derived from it:
         the topic models it joined, without it (state to save), and the episodes it
         belongs to, each with its centroid made again from the other members (episode
