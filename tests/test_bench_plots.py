@@ -59,6 +59,18 @@ def test_recall_panels_hold_overall_then_each_category() -> None:
     assert all(p.ylim == (0.0, 1.02) for p in panels)
 
 
+def test_a_category_with_no_scored_question_gets_no_panel() -> None:
+    results = _results()
+    for block in results["by_strategy"].values():
+        block["by_category"]["abstention"] = {
+            "name": "abstention", "in_overall": False, "n_questions": 0,
+            "recall_at": dict.fromkeys(map(str, KS)),
+        }  # fmt: skip
+    titles = [p.title for p in summary.recall_panels(results, "turn")]
+    assert titles == ["overall (n=30)", "1 multi-hop (n=10)",
+                      "5 adversarial, not in overall (n=20)"]  # fmt: skip
+
+
 def test_series_equal_in_every_panel_are_drawn_once() -> None:
     panels = summary.recall_panels(_results(), "turn")
     assert plots._merge_equal(panels) == {"bm25": "bm25", "layered": "layered",

@@ -58,15 +58,19 @@ def write_plots(results: Mapping[str, Any], state: RunState, out: Path) -> list[
 
 def recall_panels(results: Mapping[str, Any], unit: str) -> list[plots.Panel]:
     """One panel of recall@k curves (a curve per strategy) for the overall figure and
-    for each category, titled with its number of scored questions."""
+    for each category with scored questions (BEAM's abstention has none), titled with
+    its number of scored questions."""
     blocks = results["by_strategy"]
     first = next(iter(blocks.values()))
 
     def pick(block: Mapping[str, Any], category: str | None) -> Mapping[str, Any]:
         return block if category is None else block["by_category"][category]
 
+    def scored(category: str | None) -> int:
+        return _unit_figures(pick(first, category), unit, results["unit"]).get("n_questions") or 0
+
     def panel(title: str, category: str | None = None) -> plots.Panel:
-        n = _unit_figures(pick(first, category), unit, results["unit"]).get("n_questions")
+        n = scored(category)
         return plots.Panel(
             title=f"{title} (n={n})",
             series={
@@ -80,6 +84,8 @@ def recall_panels(results: Mapping[str, Any], unit: str) -> list[plots.Panel]:
 
     panels = [panel("overall")]
     for cat, info in first["by_category"].items():
+        if not scored(cat):
+            continue
         title = f"{cat} {info['name']}" if info["name"] != cat else cat
         if not info["in_overall"]:
             title += ", not in overall"
