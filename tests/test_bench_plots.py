@@ -165,3 +165,18 @@ def percentile_of(values: list[float], q: float) -> float:
     import numpy as np
 
     return float(np.percentile(values, q))
+
+
+def test_bar_panels_grow_with_their_labels_and_leave_out_what_does_not_apply(
+    tmp_path: Path,
+) -> None:
+    def draw(name: str, count: int) -> Any:
+        labels = [f"attribute {i}" for i in range(count)]
+        panel = plots.BarPanel("shares", labels, {"default": [0.5] * (count - 1) + [None],
+                                                  "bm25": [None] * count})  # fmt: skip
+        path = plots.bars_plot(tmp_path / name, [panel, panel], title="toy")
+        assert path.read_bytes()[:8] == PNG_MAGIC
+        return matplotlib.image.imread(path)
+
+    short, tall = draw("short.png", 3), draw("tall.png", 12)
+    assert tall.shape[0] > short.shape[0] and tall.shape[1] == short.shape[1]

@@ -5,6 +5,8 @@ a title, axis labels with units, one legend, and no two series that look alike.
   laid out in a grid with one legend for the figure. A series keeps its colour,
   line style and marker in every panel; series equal in every panel are drawn once
   and named together ("default = layered").
+- `bars_plot`: shares side by side, as horizontal grouped bars (a bar per series
+  and label); a value that does not apply is left out and its label says so.
 - `ecdf_plot`: latency distributions as empirical CDFs on a log time axis, with p50
   and p95 marked on every curve and given in the legend, so that the median and the
   tail can be read apart.
@@ -43,6 +45,18 @@ class Panel:
     ylim: tuple[float, float] | None = None
     xticks: Sequence[float] | None = None  # labelled 1k, 10k, … (short_count)
     hlines: Mapping[str, float] = field(default_factory=dict)
+
+
+@dataclass
+class BarPanel:
+    """One panel of grouped horizontal bars: a group per label, a bar per series
+    (series -> one value per label; None for a value that does not apply)."""
+
+    title: str
+    labels: Sequence[str]
+    series: Mapping[str, Sequence[float | None]]
+    xlim: tuple[float, float] = (0.0, 1.0)
+    xlabel: str = ""
 
 
 def _pyplot() -> Any:
@@ -165,6 +179,37 @@ def panels_plot(
         return _finish(fig, title, [], [], path)
     labels = [_joined(n, drawn_as) for n in handles]
     return _finish(fig, title, list(handles.values()), labels, path)
+
+
+def bars_plot(path: str | os.PathLike[str], panels: Sequence[BarPanel], *, title: str) -> Path:
+    """Panels of grouped horizontal bars side by side, the first label on top, one
+    legend for the figure. Returns the path of the PNG."""
+    plt = _pyplot()
+    tallest = max((len(p.labels) for p in panels), default=1)
+    fig, axes = plt.subplots(
+        1, max(1, len(panels)), figsize=(6.2 * max(1, len(panels)), 0.34 * max(tallest, 6) + 1.6),
+        dpi=110, squeeze=False,
+    )  # fmt: skip
+    names = list(dict.fromkeys(s for p in panels for s in p.series))
+    colours = {name: f"C{i % 10}" for i, name in enumerate(names)}
+    width = 0.8 / max(1, len(names))
+    handles: dict[str, Any] = {}
+    for ax, panel in zip(axes[0], panels):
+        for i, name in enumerate(names):
+            values = panel.series.get(name, [])
+            kept = [(y + i * width, v) for y, v in enumerate(values) if v is not None]
+            if not kept:
+                continue
+            ys, xs = zip(*kept)
+            handles[name] = ax.barh(ys, xs, height=width, color=colours[name], label=name)
+        centre = width * (len(names) - 1) / 2
+        ax.set_yticks([y + centre for y in range(len(panel.labels))], panel.labels, fontsize=8)
+        ax.set_xlim(*panel.xlim)
+        ax.invert_yaxis()
+        ax.grid(True, axis="x", alpha=0.3)
+        ax.set_title(panel.title, fontsize=9)
+        ax.set_xlabel(panel.xlabel, fontsize=8)
+    return _finish(fig, title, list(handles.values()), list(handles), path)
 
 
 def _joined(name: str, drawn_as: Mapping[str, str]) -> str:

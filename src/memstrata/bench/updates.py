@@ -30,7 +30,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from memstrata.bench import report
+from memstrata.bench import plots, report
 from memstrata.bench.model import (
     Conversation,
     DataIssues,
@@ -261,48 +261,26 @@ _HEADLINES = (("current", "above_older", "current above older"),
 def write_plot(results: Mapping[str, Any], out: Path) -> Path:
     """updates.png: the headline figures per strategy (a figure that is not applicable
     is left out and says so), and current above older per attribute."""
-    import matplotlib
-
-    matplotlib.use("Agg", force=True)
-    import matplotlib.pyplot as plt
-
     blocks = {s: b["figures"] for s, b in results["by_strategy"].items()}
     attributes = sorted({a for f in blocks.values() for a in f["by_attribute"]})
-    fig, (left, right) = plt.subplots(
-        1, 2, figsize=(13, 0.32 * max(len(attributes), 8) + 2), dpi=120,
-        gridspec_kw={"width_ratios": [1, 1.3]},
+    labels = [label for _, _, label in _HEADLINES]
+    if all(f["as_of"]["n"] and not f["as_of"]["applied"] for f in blocks.values()):
+        labels[-1] += "\n(n/a: search takes no as_of)"
+    overall = plots.BarPanel(
+        "overall", labels,
+        {s: [f[form][key] for form, key, _ in _HEADLINES] for s, f in blocks.items()},
+        xlabel="share of questions",
     )  # fmt: skip
-    try:
-        width = 0.8 / max(1, len(blocks))
-        for i, (strategy, figures) in enumerate(blocks.items()):
-            heads = [figures[form][key] for form, key, _ in _HEADLINES]
-            left.barh([y + i * width for y in range(len(heads))],
-                      [h or 0.0 for h in heads], height=width, label=strategy)  # fmt: skip
-            per = [figures["by_attribute"].get(a, {}).get("current", {}).get("above_older")
-                   for a in attributes]  # fmt: skip
-            right.barh([y + i * width for y in range(len(attributes))],
-                       [p or 0.0 for p in per], height=width, label=strategy)  # fmt: skip
-        labels = [label for _, _, label in _HEADLINES]
-        if all(f["as_of"]["n"] and not f["as_of"]["applied"] for f in blocks.values()):
-            labels[-1] += "\n(n/a: search takes no as_of)"
-        centre = width * (len(blocks) - 1) / 2
-        left.set_yticks([y + centre for y in range(len(labels))], labels, fontsize=8)
-        right.set_yticks([y + centre for y in range(len(attributes))], attributes, fontsize=8)
-        for ax, title in ((left, "overall"), (right, "current above older, by attribute")):
-            ax.set_xlim(0, 1)
-            ax.invert_yaxis()
-            ax.grid(True, axis="x", alpha=0.3)
-            ax.set_title(title, fontsize=9)
-        left.legend(fontsize=7)
-        gen = results["data"].get("generator", {})
-        fig.suptitle(f"updates ({gen.get('split')} split, {gen.get('people')} people, "
-                     f"{results['config']['embedder']})", fontsize=10)  # fmt: skip
-        fig.tight_layout()
-        target = out / "updates.png"
-        fig.savefig(target, format="png")
-        return target
-    finally:
-        plt.close(fig)
+    by_attribute = plots.BarPanel(
+        "current above older, by attribute", attributes,
+        {s: [f["by_attribute"].get(a, {}).get("current", {}).get("above_older")
+             for a in attributes] for s, f in blocks.items()},
+        xlabel="share of current-value questions",
+    )  # fmt: skip
+    gen = results["data"].get("generator", {})
+    title = (f"updates ({gen.get('split')} split, {gen.get('people')} people, "
+             f"{results['config']['embedder']})")  # fmt: skip
+    return plots.bars_plot(out / "updates.png", [overall, by_attribute], title=title)
 
 
 SPEC = Spec(
