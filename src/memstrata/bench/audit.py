@@ -35,6 +35,7 @@ from memstrata.bench.model import (
     Spec,
     read_json,
 )
+from memstrata.bench.report import fmt_share
 
 _QUOTES = str.maketrans({"\u2018": "'", "\u2019": "'", "\u201c": '"', "\u201d": '"'})
 
@@ -279,16 +280,12 @@ def audited_spec(spec: Spec) -> Spec:
 # ----------------------------------------------------------------- markdown
 
 
-def _f(value: float | None) -> str:
-    return report.fmt_number(value, 3)
-
-
 def _pair(fig: Mapping[str, Any], key: str, k: str | None = None) -> str:
     def get(name: str) -> Any:
         value = fig.get(name)
         return value.get(k) if k is not None and isinstance(value, Mapping) else value
 
-    return f"{_f(get(key))} / {_f(get(f'{key}_audited'))}"
+    return f"{fmt_share(get(key))} / {fmt_share(get(f'{key}_audited'))}"
 
 
 def _row(label: Sequence[str], fig: Mapping[str, Any]) -> list[str]:

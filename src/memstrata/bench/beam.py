@@ -50,6 +50,7 @@ from memstrata.bench.model import (
     describe,
     read_json,
 )
+from memstrata.bench.report import fmt_number, fmt_share
 from memstrata.bench.runner import run_benchmark
 
 BUDGETS: tuple[int, ...] = (500, 1000, 2000, 4000)
@@ -457,10 +458,6 @@ def run_beam(config: RunConfig) -> dict[str, Any]:
 # --------------------------------------------------------------- markdown
 
 
-def _f(value: float | None, digits: int = 3) -> str:
-    return report.fmt_number(value, digits)
-
-
 def abilities_markdown(results: Mapping[str, Any]) -> str:
     """The Markdown section of the ability figures: all@k and context coverage per
     ability, then the knowledge-update, two-part and ordering figures."""
@@ -473,9 +470,9 @@ def abilities_markdown(results: Mapping[str, Any]) -> str:
         for strategy, block in blocks.items():
             fig = block["by_category"][ability]
             rows.append([
-                ability, strategy, report.fmt_number(fig.get("n_questions")),
-                *[_f(fig["all_hit_at"][str(k)]) for k in (1, 5, 10, 20)],
-                *[_f(fig["context_coverage"].get(str(b))) for b in budgets],
+                ability, strategy, fmt_number(fig.get("n_questions")),
+                *[fmt_share(fig["all_hit_at"][str(k)]) for k in (1, 5, 10, 20)],
+                *[fmt_share(fig["context_coverage"].get(str(b))) for b in budgets],
             ])  # fmt: skip
     parts = [
         "\n## All evidence found and context coverage by ability\n",
@@ -516,11 +513,12 @@ def _ability_row(strategy: str, fig: Mapping[str, Any]) -> list[str]:
     eo = fig.get("event_ordering", {})
     return [
         strategy,
-        f"{_f(ku.get('updated_above_rate'))} (n={ku.get('n', 0)})",
-        f"{_f(ku.get('median_rank_updated'), 1)} / {_f(ku.get('median_rank_original'), 1)}",
-        *[_f(cr.get("both_within", {}).get(str(k))) for k in abilities.PAIR_KS],
-        *[_f(tr.get("both_within", {}).get(str(k))) for k in abilities.PAIR_KS],
-        f"{_f(eo.get('kendall_tau_mean'))} ({eo.get('n_with_tau', 0)})",
-        _f(eo.get("concordant_share_mean")),
-        _f(eo.get("retrieved_share_mean")),
+        f"{fmt_share(ku.get('updated_above_rate'))} (n={ku.get('n', 0)})",
+        f"{fmt_number(ku.get('median_rank_updated'), 1)} / "
+        f"{fmt_number(ku.get('median_rank_original'), 1)}",
+        *[fmt_share(cr.get("both_within", {}).get(str(k))) for k in abilities.PAIR_KS],
+        *[fmt_share(tr.get("both_within", {}).get(str(k))) for k in abilities.PAIR_KS],
+        f"{fmt_share(eo.get('kendall_tau_mean'))} ({eo.get('n_with_tau', 0)})",
+        fmt_share(eo.get("concordant_share_mean")),
+        fmt_share(eo.get("retrieved_share_mean")),
     ]

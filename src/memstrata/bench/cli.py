@@ -26,7 +26,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from memstrata.bench.report import fmt_number
+from memstrata.bench.report import fmt_number, fmt_share
 from memstrata.errors import MemstrataError
 
 app = typer.Typer(
@@ -394,10 +394,10 @@ def updates_table(results: dict[str, Any]) -> Table:
     for strategy, block in results["by_strategy"].items():
         fig = block["figures"]
         cur, aof = fig["current"], fig["as_of"]
-        at_date = "n/a" if aof["n"] and not aof["applied"] else fmt_number(aof["at_1"], 3)
+        at_date = "n/a" if aof["n"] and not aof["applied"] else fmt_share(aof["at_1"])
         table.add_row(
-            strategy, fmt_number(cur["above_older"], 3), fmt_number(cur["at_1"], 3),
-            fmt_number(cur["within_5"], 3), fmt_number(fig["before"]["older_within_5"], 3),
+            strategy, fmt_share(cur["above_older"]), fmt_share(cur["at_1"]),
+            fmt_share(cur["within_5"]), fmt_share(fig["before"]["older_within_5"]),
             at_date,
         )  # fmt: skip
     if any(b["figures"]["as_of"]["n"] and not b["figures"]["as_of"]["applied"]
@@ -417,8 +417,8 @@ def retrieval_table(results: dict[str, Any]) -> Table:
         recall, lat = block["recall_at"], block["latency_ms"]
         table.add_row(
             strategy, str(block["n_questions"]),
-            *[fmt_number(recall[k], 3) for k in ("1", "5", "10", "20")],
-            fmt_number(block["mrr"], 3),
+            *[fmt_share(recall[k]) for k in ("1", "5", "10", "20")],
+            fmt_share(block["mrr"]),
             f"{fmt_number(lat['search_p50'], 2)} / {fmt_number(lat['search_p95'], 2)}",
         )  # fmt: skip
     table.caption = f"{unit}-level evidence recall"

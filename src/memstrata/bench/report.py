@@ -67,6 +67,11 @@ def fmt_number(value: float | None, digits: int = 1) -> str:
     return f"{value:,.{digits}f}"
 
 
+def fmt_share(value: float | None, digits: int = 3) -> str:
+    """A share, rate or recall for a table: three decimals unless told, "–" for none."""
+    return fmt_number(value, digits)
+
+
 def fmt_bytes(value: float | None) -> str:
     """A byte count for people: 512 B, 3.4 KiB, 120.5 MiB, 2.1 GiB."""
     if value is None:

@@ -17,6 +17,7 @@ from typing import Any
 from memstrata.bench import machine, plots, report
 from memstrata.bench.metrics import KS
 from memstrata.bench.model import RunConfig, RunState, Spec
+from memstrata.bench.report import fmt_number, fmt_share
 
 
 def write_outputs(
@@ -113,17 +114,13 @@ def _curve(block: Mapping[str, Any], unit: str, headline: str) -> list[float | N
     return [recall.get(str(k)) for k in KS]
 
 
-def _f(value: float | None, digits: int = 3) -> str:
-    return report.fmt_number(value, digits)
-
-
 def _recall_row(label: list[str], figures: Mapping[str, Any]) -> list[str]:
     return [
         *label,
-        report.fmt_number(figures.get("n_questions")),
-        *[_f(figures["recall_at"][str(k)]) for k in KS],
-        _f(figures["all_hit_at"]["10"]),
-        _f(figures["mrr"]),
+        fmt_number(figures.get("n_questions")),
+        *[fmt_share(figures["recall_at"][str(k)]) for k in KS],
+        fmt_share(figures["all_hit_at"]["10"]),
+        fmt_share(figures["mrr"]),
     ]
 
 
@@ -198,7 +195,7 @@ def _plural(word: str) -> str:
 
 
 def _pair(latency: Mapping[str, Any], what: str) -> str:
-    return f"{_f(latency[f'{what}_p50'], 2)} / {_f(latency[f'{what}_p95'], 2)}"
+    return f"{fmt_number(latency[f'{what}_p50'], 2)} / {fmt_number(latency[f'{what}_p95'], 2)}"
 
 
 def _category_table(blocks: Mapping[str, Any], unit: str, headline: str, label: str) -> str:
@@ -220,7 +217,7 @@ def _context_markdown(results: Mapping[str, Any]) -> str:
     rows = [
         [
             s,
-            *[_f(b["context_coverage"][str(x)]) for x in budgets],
+            *[fmt_share(b["context_coverage"][str(x)]) for x in budgets],
             _pair(b["latency_ms"], "context"),
         ]
         for s, b in results["by_strategy"].items()
@@ -239,11 +236,11 @@ def _resources_markdown(results: Mapping[str, Any]) -> str:
     rate = results["ingest_per_s"]
     return (
         f"- Ingest: {ing['turns']:,} turns into {ing['conversations']} fresh store(s) in "
-        f"{ing['seconds']:.1f} s of `add` calls: {report.fmt_number(rate, 0)} turns/s "
+        f"{ing['seconds']:.1f} s of `add` calls: {fmt_number(rate, 0)} turns/s "
         "(embedding included)\n"
         f"- Records stored: {ing['records']:,}\n"
         f"- Store size: {report.fmt_bytes(results['store_bytes'])} in total "
-        f"({report.fmt_number(results['store_bytes_per_turn'], 0)} bytes per turn)\n"
+        f"({fmt_number(results['store_bytes_per_turn'], 0)} bytes per turn)\n"
         f"- Peak RSS of the run: {results['peak_rss_mb']:.0f} MiB\n"
     )
 
@@ -274,8 +271,9 @@ def headline(results: Mapping[str, Any]) -> str:
         recall = b["recall_at"]
         lines.append(
             f"{results['dataset']} {strategy}: {results['unit']} recall@1/5/10/20 "
-            + "/".join(_f(recall[str(k)]) for k in KS)
-            + f", MRR {_f(b['mrr'])}, search p50 {_f(b['latency_ms']['search_p50'], 2)} ms"
+            + "/".join(fmt_share(recall[str(k)]) for k in KS)
+            + f", MRR {fmt_share(b['mrr'])}, "
+            + f"search p50 {fmt_number(b['latency_ms']['search_p50'], 2)} ms"
             + f" ({b['n_questions']} questions)"
         )
     return "\n".join(lines)

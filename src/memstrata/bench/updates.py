@@ -40,6 +40,7 @@ from memstrata.bench.model import (
     Turn,
     describe,
 )
+from memstrata.bench.report import fmt_share
 from memstrata.bench.runner import run_benchmark
 from memstrata.bench.updates_gen import FORMS, GenConversation, GenQuestion, generate
 from memstrata.bench.updates_pool import SPLITS
@@ -162,14 +163,10 @@ def update_figures(rows: Sequence[Row]) -> dict[str, Any]:
 # ------------------------------------------------------------------ Markdown
 
 
-def _f(value: float | None) -> str:
-    return report.fmt_number(value, 3)
-
-
 def _as_of_cell(block: Mapping[str, Any]) -> str:
     if block["n"] and not block["applied"]:
         return f"n/a ({block['not_applied']} not applied)"
-    return f"{_f(block['at_1'])} / {_f(block['within_5'])}"
+    return f"{fmt_share(block['at_1'])} / {fmt_share(block['within_5'])}"
 
 
 def _overall_table(results: Mapping[str, Any]) -> str:
@@ -178,10 +175,11 @@ def _overall_table(results: Mapping[str, Any]) -> str:
         fig = block["figures"]
         cur, bef, aof = fig["current"], fig["before"], fig["as_of"]
         rows.append([
-            strategy, cur["n"], _f(cur["above_older"]), _f(cur["at_1"]), _f(cur["within_5"]),
-            f"{_f(cur['distractor_above'])} ({cur['with_distractors']})",
-            bef["n"], _f(bef["older_at_1"]), _f(bef["older_within_5"]),
-            _f(bef["answer_within_5"]),
+            strategy, cur["n"], fmt_share(cur["above_older"]), fmt_share(cur["at_1"]),
+            fmt_share(cur["within_5"]),
+            f"{fmt_share(cur['distractor_above'])} ({cur['with_distractors']})",
+            bef["n"], fmt_share(bef["older_at_1"]), fmt_share(bef["older_within_5"]),
+            fmt_share(bef["answer_within_5"]),
             aof["n"], _as_of_cell(aof),
         ])  # fmt: skip
     return report.markdown_table(
@@ -208,11 +206,12 @@ def _by_table(
 
 def _attribute_cell(forms: Mapping[str, Any]) -> str:
     cur, bef = forms["current"], forms["before"]
-    return f"{_f(cur['above_older'])} / {_f(cur['at_1'])} / {_f(bef['older_within_5'])}"
+    cells = (cur["above_older"], cur["at_1"], bef["older_within_5"])
+    return " / ".join(fmt_share(value) for value in cells)
 
 
 def _current_cell(block: Mapping[str, Any]) -> str:
-    return f"{_f(block['above_older'])} / {_f(block['at_1'])}"
+    return f"{fmt_share(block['above_older'])} / {fmt_share(block['at_1'])}"
 
 
 def updates_markdown(results: Mapping[str, Any]) -> str:
