@@ -61,6 +61,15 @@ def day_end(day: date) -> str:
     return day_start(day + timedelta(days=1))
 
 
+def just_after(stored: str) -> str:
+    """The stored form of the microsecond after `stored`: an exclusive end that
+    includes `stored` itself (the calendar's last microsecond is its own end)."""
+    moment = parse_stored_time(stored)
+    if moment.replace(tzinfo=None) >= datetime.max - timedelta(microseconds=1):
+        return "9999-12-31T23:59:59.999999Z"
+    return format_time(moment + timedelta(microseconds=1))
+
+
 def now() -> str:
     return format_time(datetime.now(timezone.utc))
 

@@ -25,7 +25,7 @@ from memstrata.errors import EmbeddingError, InvalidInput, NotFound
 from memstrata.form.formation import Former, links_for, next_links
 from memstrata.form.jobs import Formations, Job
 from memstrata.form.worker import FormationWorker
-from memstrata.ids import new_id, now
+from memstrata.ids import just_after, new_id, now
 from memstrata.retrieve import layered
 from memstrata.retrieve.context import Context, TokenCounter, assemble, estimate_tokens
 from memstrata.retrieve.fusion import rrf
@@ -587,6 +587,7 @@ class Memory:
         until: Any = None,
         metadata: Mapping[str, Any] | None = None,
         strategy: str = "layered",
+        as_of: Any = None,
     ) -> builtins.list[Hit]:
         """The memories that best match `query`, best first.
 
@@ -600,6 +601,11 @@ class Memory:
         "dense" use one source. `sources` says which source
         ranked a hit where. `offset` pages through the ranking.
 
+        `as_of` (a datetime or ISO 8601 time) answers as the memory stood then: turns
+        that occurred by then, facts that were valid then (a fact superseded later
+        counts as current). Without it, a fact that a newer one superseded, and its
+        turn, rank below the newer one, unless the query asks about the past.
+
         >>> for hit in m.search("where does alice live?", user_id="alice", k=5):
         ...     print(hit.score, hit.record.text)
         """
@@ -611,7 +617,7 @@ class Memory:
             raise InvalidInput(
                 f"strategy must be one of {', '.join(STRATEGIES)}; got {describe(strategy)}"
             )
-        filters = _filters(kinds, since, until, metadata)
+        filters = _filters(kinds, since, until, metadata, as_of=as_of)
         if kinds is None and strategy != "layered":
             # Flat search is over memories as stored, not the views formation derives.
             filters = dataclasses.replace(filters, derived=False)
@@ -680,6 +686,7 @@ class Memory:
         k: int = 50,
         recent: int = 8,
         token_counter: TokenCounter | None = None,
+        as_of: Any = None,
     ) -> Context:
         """A prompt-ready block for `query` that never exceeds `budget_tokens`: first a
         stable prefix of profiles (the most salient facts about the people and things
@@ -689,7 +696,8 @@ class Memory:
         dates its relative times meant), then the last `recent` turns of `session_id`,
         the current session, in order. `token_counter` counts exactly (e.g. a tokenizer's
         `len(encode(text))`); the default is a fast estimate. `.text` goes into the
-        prompt; `.parts` say which records each line came from.
+        prompt; `.parts` say which records each line came from. `as_of` builds the
+        block as the memory stood at that time (see `search`).
 
         >>> ctx = m.context("where does alice live?", user_id="alice", budget_tokens=500)
         """
@@ -699,12 +707,15 @@ class Memory:
             raise InvalidInput(f"budget_tokens must be between 1 and {MAX_BUDGET:,}")
         recent = check_int(recent, "recent", minimum=0, maximum=MAX_K)
         token_counter = check_counter(token_counter)
-        hits = self.search(query, k=k, namespace=namespace, user_id=user_id, agent_id=agent_id)
+        when = check_time(as_of, "as_of")
+        hits = self.search(query, k=k, namespace=namespace, user_id=user_id, agent_id=agent_id,
+                           as_of=when)  # fmt: skip
         tail: list[Record] = []
         if session_id is not None and recent:
             page = self.list(
                 namespace=namespace, user_id=user_id, agent_id=agent_id,
                 session_id=session_id, kinds=["event"], limit=min(recent, MAX_K),
+                until=None if when is None else just_after(when),
             )  # fmt: skip
             tail = list(reversed(page.records))
         prefix = self._profiles(namespace, user_id, agent_id)
@@ -915,11 +926,17 @@ def _filters(
     until: Any,
     metadata: Mapping[str, Any] | None,
     statuses: Iterable[str] = ("active",),
+    as_of: Any = None,
 ) -> Filters:
+    when = check_time(as_of, "as_of")
+    end = check_time(until, "until")
+    if when is not None:  # what occurred by then: `until` is exclusive
+        end = min(end, just_after(when)) if end is not None else just_after(when)
     return Filters(
         kinds=check_kinds(kinds),
         statuses=check_statuses(statuses),
         since=check_time(since, "since"),
-        until=check_time(until, "until"),
+        until=end,
         metadata=check_metadata_filter(metadata),
+        as_of=when,
     )

@@ -29,6 +29,9 @@ class Filters:
     until: str | None = None
     metadata: dict[str, Any] = field(default_factory=dict)
     derived: bool | None = None  # False: records as stored; True: derived ones only
+    # The memory as it stood at this time (stored form): facts superseded after it
+    # count as current. `until` already stops at it.
+    as_of: str | None = None
 
 
 Link = tuple[str, str, str, float]

@@ -1,0 +1,267 @@
+"""Read what a statement claims: who it is about, which attribute, which value.
+
+"Alice moved to Porto last week." (a statement with first person resolved to the
+speaker) claims subject "alice", slot "move to", value "Porto", stance "change".
+No model: the shape of the sentence alone.
+
+Conventions (chosen, tested):
+
+- The subject is the noun phrase before the verb. The speaker ("Alice …"), "we" and
+  "our" are the speaker. "Alice's phone is a Fairphone" is about Alice, slot "phone";
+  "Alice's sister Clara lives in Oslo" is about "alice's sister clara", never Alice.
+- The slot is the verb's base form and its preposition ("live in", "work as", "be
+  in"), or the possessed noun before "is" ("phone"). A verbless answer ("Galway, for
+  a few weeks now.") takes its slot from the question it answers ("Which city are you
+  in?" gives "city").
+- The value is the phrase after the slot, up to a comma, a conjunction, a time phrase
+  or the end, with a leading article dropped.
+- Stance: "past" for a statement about how things were ("used to", "back when", "no
+  longer", "anymore", "former", "miss"), "hypothetical" for wishes and plans ("would
+  love to", "thinking about", "daydream", "looked at", "maybe"), "change" for a
+  statement that something changed ("moved", "switched", "now", "new", "quit"), else
+  "state". Only "state" and "change" claims assert a current value.
+- Questions and statements without a readable subject and verb give None: they stay
+  ordinary facts.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from memstrata.form.entities import entity_key
+
+__all__ = ["Claim", "answer_claim", "read_claim", "ASSERTING"]
+
+ASSERTING = frozenset({"state", "change"})
+
+
+@dataclass(frozen=True)
+class Claim:
+    subject: str  # entity key of whom the statement is about
+    slot: str  # "live in", "phone", "city"; "" when the statement names no attribute
+    value: str  # as written, article dropped; "" when there is none
+    stance: str  # "state", "change", "past" or "hypothetical"
+
+    @property
+    def asserts(self) -> bool:
+        return self.stance in ASSERTING and bool(self.slot) and bool(self.value)
+
+    def to_dict(self) -> dict[str, str]:
+        return {"subject": self.subject, "slot": self.slot, "value": self.value,
+                "stance": self.stance}  # fmt: skip
+
+
+_WORD = re.compile(r"[^\W_]+(?:['’][^\W_]+)*|[,;:!?.()\"]")
+_COPULA = frozenset({"is", "are", "was", "were", "be", "been", "being", "am"})
+_AUX = frozenset(
+    """has have had will would shall should can could may might must do does did 's 've
+    not n't never still now just finally recently also already currently really actually
+    always officially properly soon""".split()
+)
+_PREPS = frozenset(
+    """in to as at on for with from into onto of by about up out off back over around
+    near""".split()
+)
+_PARTICLE_VERBS = frozenset({"up", "out", "off", "back", "over"})
+_STOP_VALUE = frozenset(
+    """and but because since so though although while which who that when where after before
+    until unless if or last this next ago now for these those currently recently lately
+    anymore today yesterday tomorrow tonight every each at""".split()
+)
+_ARTICLES = frozenset({"a", "an", "the", "my", "our", "some", "his", "her", "their", "new"})
+_LEADING = frozenset(
+    """oh ah well so yeah yes yep no nope hey hi okay ok um uh actually honestly anyway
+    anyways btw plus also and but guess what""".split()
+)
+_PAST = re.compile(
+    r"\b(?:used\s+to|back\s+when|back\s+then|no\s+longer|any\s?more|former(?:ly)?|"
+    r"previous(?:ly)?|ex-|miss(?:es|ed)?\b|in\s+the\s+old\s+days|when\s+\w+\s+(?:lived|was|"
+    r"were|had|worked)|old\s+\w+\s+(?:is|was)|still\s+(?:have|has|got)\s+the)",
+    re.IGNORECASE,
+)
+_HYPOTHETICAL = re.compile(
+    r"\b(?:would\s+(?:love|like)|(?:thinking|thought|dream(?:ing)?|daydream(?:s|ing)?|"
+    r"considering|wondering)\s+(?:about|of)|daydream|might|maybe|perhaps|someday|one\s+day|"
+    r"(?:plan|plans|planning|want|wants|hope|hopes|hoping)\s+to|looked\s+at|looking\s+at|"
+    r"if\s+only|wish)\b",
+    re.IGNORECASE,
+)
+_CHANGE = re.compile(
+    r"\b(?:moved|moving|relocated|switched|changed|started|starting|became|become|quit|left|"
+    r"dropped|stopped|broke\s+up|new|now|these\s+days|got\s+(?:a|an|my)|took\s+up|"
+    r"signed\s+up|settled|transferred|joined|adopted|bought|replaced|upgraded|went)\b",
+    re.IGNORECASE,
+)
+_IRREGULAR = {
+    "is": "be", "are": "be", "was": "be", "were": "be", "am": "be", "been": "be",
+    "has": "have", "had": "have", "got": "get", "gotten": "get", "went": "go", "goes": "go",
+    "left": "leave", "took": "take", "bought": "buy", "made": "make", "began": "begin",
+    "became": "become", "drove": "drive", "drives": "drive", "ate": "eat", "quit": "quit",
+    "does": "do", "did": "do", "lives": "live", "lived": "live", "moved": "move",
+    "moves": "move", "studies": "study", "studied": "study", "works": "work",
+}  # fmt: skip
+
+
+def lemma(word: str) -> str:
+    """A verb's base form, roughly ("moved" → "move", "studies" → "study")."""
+    low = word.lower()
+    if low in _IRREGULAR:
+        return _IRREGULAR[low]
+    for suffix, repl in (("ying", "y"), ("ied", "y"), ("ies", "y"), ("ing", ""), ("ed", ""),
+                         ("es", ""), ("s", "")):  # fmt: skip
+        if low.endswith(suffix) and len(low) - len(suffix) >= 3:
+            stem = low[: len(low) - len(suffix)] + repl
+            if suffix in ("ing", "ed") and len(stem) > 3 and stem[-1] == stem[-2]:
+                stem = stem[:-1]  # "stopped" → "stop"
+            elif suffix in ("ing", "ed", "es") and stem.endswith(("v", "at", "iz", "ar", "ur")):
+                stem += "e"  # "moving" → "move", "relocated" → "relocate"
+            return stem
+    return low
+
+
+def _stance(text: str) -> str:
+    if _PAST.search(text):
+        return "past"
+    if _HYPOTHETICAL.search(text):
+        return "hypothetical"
+    return "change" if _CHANGE.search(text) else "state"
+
+
+def _value(words: list[str], start: int) -> str:
+    out: list[str] = []
+    for w in words[start:]:
+        if not w[0].isalnum() or (out and w.lower() in _STOP_VALUE):
+            break
+        if not out and w.lower() in _ARTICLES:
+            continue
+        if not out and w.lower() in _STOP_VALUE:
+            break
+        out.append(w)
+        if len(out) == 6:
+            break
+    return " ".join(out)
+
+
+def _skip_leading(words: list[str]) -> list[str]:
+    """Drop interjections and a short lead-in before a comma or colon ("Big news:")."""
+    i = 0
+    while i < len(words) and (words[i].lower() in _LEADING or words[i] in ",:"):
+        i += 1
+    for j in range(i, min(i + 4, len(words))):
+        if words[j] == ":":
+            i = j + 1
+            break
+    return words[i:]
+
+
+def _possessive(word: str) -> str | None:
+    for suffix in ("'s", "’s", "'", "’"):
+        if word.endswith(suffix) and len(word) > len(suffix):
+            return word[: -len(suffix)]
+    return None
+
+
+def _subject(words: list[str], speaker: str | None) -> tuple[str, int, str | None] | None:
+    """(subject key, index of the verb, possessed noun or None), or None."""
+    if not words:
+        return None
+    first = words[0]
+    me = entity_key(speaker) if speaker else ""
+    owner = _possessive(first)
+    if owner is not None or first.lower() in ("our", "my"):
+        who = entity_key(owner) if owner is not None else me
+        if owner is not None and not who:
+            return None
+        if len(words) < 3 or not words[1][0].isalpha():
+            return None
+        noun = words[1].lower()
+        if words[2].lower() in _COPULA:  # "Alice's phone is …": Alice's attribute
+            return (who or me, 2, noun) if (who or me) else None
+        k = 2
+        while k < len(words) and words[k][:1].isupper():  # "Alice's sister Clara"
+            k += 1
+        if k >= len(words):
+            return None
+        other = " ".join([f"{who}'s", *[w.lower() for w in words[1:k]]])
+        return other, k, None
+    if first.lower() in ("we", "us") and me:
+        return me, 1, None
+    if me and entity_key(first) == me:
+        return me, 1, None
+    k = 0
+    while k < len(words) and words[k][:1].isupper() and words[k].isalpha():
+        k += 1
+    if 0 < k < len(words) and k <= 3 and words[k].islower():
+        return entity_key(" ".join(words[:k])), k, None
+    return None
+
+
+def read_claim(text: str, speaker: str | None) -> Claim | None:
+    """The claim a statement makes, or None when its subject or verb cannot be read.
+
+    >>> read_claim("Alice moved to Porto last week.", "Alice")
+    Claim(subject='alice', slot='move to', value='Porto', stance='change')
+    >>> read_claim("Alice's sister Clara lives in Oslo.", "Alice").subject
+    "alice's sister clara"
+    """
+    if not isinstance(text, str) or not text.strip() or text.rstrip().endswith("?"):
+        return None
+    words = _skip_leading(_WORD.findall(text[:600]))
+    found = _subject(words, speaker)
+    if found is None:
+        return None
+    subject, i, noun = found
+    stance = _stance(text)
+    if noun is not None:  # "Alice's phone is a Fairphone"
+        return Claim(subject, noun, _value(words, i + 1), stance)
+    while i < len(words) and words[i].lower() in _AUX:
+        i += 1
+    if i >= len(words) or not words[i][0].isalpha():
+        return None
+    verb = lemma(words[i])
+    if verb in ("have", "get") and i + 1 < len(words) and words[i + 1].lower() == "got":
+        i += 1  # "has got"
+    i += 1
+    prep = ""
+    if i < len(words) and words[i].lower() in _PREPS:
+        prep = words[i].lower()
+        i += 1
+        if prep in _PARTICLE_VERBS and i < len(words) and words[i].lower() in _PREPS:
+            prep = f"{prep} {words[i].lower()}"  # "signed up for"
+            i += 1
+    slot = f"{verb} {prep}".strip()
+    return Claim(subject, slot, _value(words, i), stance)
+
+
+_WH_NOUN = re.compile(r"\b(?:what|which)\s+(?:kind\s+of\s+|sort\s+of\s+)?([a-z]+)", re.I)
+_WH_VERB = re.compile(
+    r"\b(?:where|what|which|who|how)\b(?:'s)?\s+(?:\w+\s+){0,3}?(?:are|is|do|does|did)?\s*"
+    r"(?:you|they|he|she|\w+)\s+([a-z]+ing|[a-z]+)\b",
+    re.I,
+)
+
+
+def answer_claim(question: str, answer: str, speaker: str | None) -> Claim | None:
+    """The claim a short answer makes about its speaker, with its slot taken from the
+    question it answers ("Which city are you in?" → "Galway, for now." claims city
+    Galway). None unless `question` asks (ends with "?") and `answer` is an answer."""
+    if not speaker or not question.rstrip().endswith("?") or answer.rstrip().endswith("?"):
+        return None
+    slot = ""
+    if m := _WH_NOUN.search(question):
+        slot = m.group(1).lower()
+        if slot in _COPULA or slot in _AUX or slot in ("you", "your"):
+            slot = ""
+    if not slot and (m := _WH_VERB.search(question)):
+        slot = lemma(m.group(1))
+    if not slot:
+        return None
+    words = _skip_leading(_WORD.findall(answer[:300]))
+    own = read_claim(answer, speaker)
+    if own is not None and own.subject != entity_key(speaker):
+        return None
+    value = own.value if own is not None and own.value else _value(words, 0)
+    if not value:
+        return None
+    return Claim(entity_key(speaker), slot, value, _stance(answer) if own else "state")
