@@ -62,6 +62,12 @@ class Settings:
       and topics (coarse to fine). `time_boost`: added when an event's time falls
       in the query's time range. `when_boost`: added, for a "when" question, to
       evidence that carries a resolved date. `salience_weight`: the strength of the salience prior.
+      `prefer_present`: for a question about the present, the best-matching turns
+      that state a value of the person asked about (those whose cosine to the
+      question is within `rival_margin` of the best) are ordered newest first
+      (`retrieve.present`).
+    `answer_facts` (write path): a short reply to another speaker's question also
+      gives the fact "question + reply" (what "Galway, for now." answers).
     Context: `profile_share`: the share of the budget the stable profile prefix
     may take. `count_hits`: each search counts a hit on what it returns (a write per
     search; hits raise salience a little), off by default.
@@ -86,6 +92,9 @@ class Settings:
     time_boost: float = 0.1
     when_boost: float = 0.05
     salience_weight: float = 0.1
+    answer_facts: bool = True
+    prefer_present: bool = True
+    rival_margin: float = 0.15
     profile_share: float = 0.15
     count_hits: bool = False
     background_formation: bool = False

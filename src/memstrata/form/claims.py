@@ -15,7 +15,8 @@ Conventions (chosen, tested):
   in?" gives "city").
 - The value is the phrase after the slot, up to a comma, a conjunction, a time phrase
   or the end, with a leading article dropped.
-- Stance: "past" for a statement about how things were ("used to", "back when", "no
+- Stance: "ended" for a statement that a value no longer holds ("no longer",
+  "not … anymore", "no more"), "past" for a statement about how things were ("used to", "back when", "no
   longer", "anymore", "former", "miss"), "hypothetical" for wishes and plans ("would
   love to", "thinking about", "daydream", "looked at", "maybe"), "change" for a
   statement that something changed ("moved", "switched", "now", "new", "quit"), else
@@ -28,10 +29,11 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from typing import Any
 
-from memstrata.form.entities import entity_key
+from memstrata.form.entities import entity_key, find_entities
 
-__all__ = ["Claim", "answer_claim", "read_claim", "ASSERTING"]
+__all__ = ["ASSERTING", "Claim", "answer_claim", "claims_of", "read_claim", "read_claims"]
 
 ASSERTING = frozenset({"state", "change"})
 
@@ -55,7 +57,7 @@ class Claim:
 _WORD = re.compile(r"[^\W_]+(?:['’][^\W_]+)*|[,;:!?.()\"]")
 _COPULA = frozenset({"is", "are", "was", "were", "be", "been", "being", "am"})
 _AUX = frozenset(
-    """has have had will would shall should can could may might must do does did 's 've
+    """will would shall should can could may might must do does did 's 've
     not n't never still now just finally recently also already currently really actually
     always officially properly soon""".split()
 )
@@ -72,13 +74,16 @@ _STOP_VALUE = frozenset(
 _ARTICLES = frozenset({"a", "an", "the", "my", "our", "some", "his", "her", "their", "new"})
 _LEADING = frozenset(
     """oh ah well so yeah yes yep no nope hey hi okay ok um uh actually honestly anyway
-    anyways btw plus also and but guess what""".split()
+    anyways btw plus also and but guess what now then""".split()
 )
 _PAST = re.compile(
     r"\b(?:used\s+to|back\s+when|back\s+then|no\s+longer|any\s?more|former(?:ly)?|"
     r"previous(?:ly)?|ex-|miss(?:es|ed)?\b|in\s+the\s+old\s+days|when\s+\w+\s+(?:lived|was|"
     r"were|had|worked)|old\s+\w+\s+(?:is|was)|still\s+(?:have|has|got)\s+the)",
     re.IGNORECASE,
+)
+_ENDED = re.compile(
+    r"\b(?:no\s+longer|(?:not|n't)\b.{0,60}\bany\s?more|no\s+more)\b", re.IGNORECASE
 )
 _HYPOTHETICAL = re.compile(
     r"\b(?:would\s+(?:love|like)|(?:thinking|thought|dream(?:ing)?|daydream(?:s|ing)?|"
@@ -121,6 +126,8 @@ def lemma(word: str) -> str:
 
 
 def _stance(text: str) -> str:
+    if _ENDED.search(text):
+        return "ended"
     if _PAST.search(text):
         return "past"
     if _HYPOTHETICAL.search(text):
@@ -162,39 +169,56 @@ def _possessive(word: str) -> str | None:
     return None
 
 
-def _subject(words: list[str], speaker: str | None) -> tuple[str, int, str | None] | None:
-    """(subject key, index of the verb, possessed noun or None), or None."""
+def _subject(words: list[str], me: str) -> tuple[str, int, str | None] | None:
+    """(subject key, index of the verb, possessed noun or None), or None. `me` is
+    the speaker's key ("i" when the speaker has no name: "I" is left as written)."""
     if not words:
         return None
     first = words[0]
-    me = entity_key(speaker) if speaker else ""
     owner = _possessive(first)
     if owner is not None or first.lower() in ("our", "my"):
-        who = entity_key(owner) if owner is not None else me
-        if owner is not None and not who:
-            return None
-        if len(words) < 3 or not words[1][0].isalpha():
+        who = me if owner is None or entity_key(owner) == me else entity_key(owner)
+        if not who or len(words) < 3 or not words[1][0].isalpha():
             return None
         noun = words[1].lower()
         if words[2].lower() in _COPULA:  # "Alice's phone is …": Alice's attribute
-            return (who or me, 2, noun) if (who or me) else None
+            return who, 2, noun
         k = 2
         while k < len(words) and words[k][:1].isupper():  # "Alice's sister Clara"
             k += 1
         if k >= len(words):
             return None
-        other = " ".join([f"{who}'s", *[w.lower() for w in words[1:k]]])
-        return other, k, None
-    if first.lower() in ("we", "us") and me:
-        return me, 1, None
-    if me and entity_key(first) == me:
+        return " ".join([f"{who}'s", *[w.lower() for w in words[1:k]]]), k, None
+    low = first.lower()
+    if low in ("we", "i") or entity_key(first) == me:
         return me, 1, None
     k = 0
-    while k < len(words) and words[k][:1].isupper() and words[k].isalpha():
+    while k < len(words) and k < 3 and words[k][:1].isupper() and words[k].isalpha():
         k += 1
-    if 0 < k < len(words) and k <= 3 and words[k].islower():
+    if 0 < k < len(words) and words[k].islower() and " ".join(words[:k]) in find_entities(
+        " ".join(words[: k + 1])
+    ):
         return entity_key(" ".join(words[:k])), k, None
     return None
+
+
+_HAVE = frozenset({"has", "have", "had", "'ve", "’ve"})
+
+
+def _perfect(words: list[str], i: int) -> bool:
+    """Whether words[i] is "has"/"have"/"had" as an auxiliary ("has been", "had
+    moved"), not the verb ("has a dog")."""
+    if words[i].lower() not in _HAVE or i + 1 >= len(words):
+        return False
+    nxt = words[i + 1].lower()
+    return nxt in _PERFECT_NEXT or (nxt.endswith(("ed", "en")) and len(nxt) > 4)
+
+
+_PERFECT_NEXT = frozenset(
+    """been got gotten gone done made taken left become begun bought brought found had
+    known lost met seen sold spent taught thought told won quit always never just already
+    finally recently also not""".split()
+)
 
 
 def read_claim(text: str, speaker: str | None) -> Claim | None:
@@ -208,18 +232,26 @@ def read_claim(text: str, speaker: str | None) -> Claim | None:
     if not isinstance(text, str) or not text.strip() or text.rstrip().endswith("?"):
         return None
     words = _skip_leading(_WORD.findall(text[:600]))
-    found = _subject(words, speaker)
+    me = entity_key(speaker) if speaker else "i"
+    found = _subject(words, me)
     if found is None:
+        # No subject before the verb ("Setting up the Fairphone took Alice all
+        # evening"): about the speaker when it names them, with no slot.
+        if me != "i" and any(entity_key(w) == me for w in words):
+            return Claim(me, "", "", _stance(text))
         return None
     subject, i, noun = found
     stance = _stance(text)
     if noun is not None:  # "Alice's phone is a Fairphone"
         return Claim(subject, noun, _value(words, i + 1), stance)
-    while i < len(words) and words[i].lower() in _AUX:
+    while i < len(words) and (words[i].lower() in _AUX or _perfect(words, i)):
         i += 1
     if i >= len(words) or not words[i][0].isalpha():
         return None
     verb = lemma(words[i])
+    if verb == "be" and i + 1 < len(words) and words[i + 1].lower().endswith("ing"):
+        i += 1  # "is dating": the verb is "date"
+        verb = lemma(words[i])
     if verb in ("have", "get") and i + 1 < len(words) and words[i + 1].lower() == "got":
         i += 1  # "has got"
     i += 1
@@ -232,6 +264,18 @@ def read_claim(text: str, speaker: str | None) -> Claim | None:
             i += 1
     slot = f"{verb} {prep}".strip()
     return Claim(subject, slot, _value(words, i), stance)
+
+
+def read_claims(text: str, speaker: str | None) -> list[Claim]:
+    """The claims of each clause of a statement: "Alice doesn't live in Lisbon
+    anymore, Alice is in Porto now." ends Lisbon and states Porto."""
+    if not isinstance(text, str):
+        return []
+    me = re.escape(speaker) if speaker else "I"
+    parts = re.split(rf";\s*|,\s+(?=(?:and\s+)?(?:now\s+)?(?:{me}|I|we|my|our)\b)", text[:600],
+                     flags=re.IGNORECASE)  # fmt: skip
+    found = (read_claim(p, speaker) for p in parts if p.strip())
+    return [c for c in found if c is not None]
 
 
 _WH_NOUN = re.compile(r"\b(?:what|which)\s+(?:kind\s+of\s+|sort\s+of\s+)?([a-z]+)", re.I)
@@ -265,3 +309,16 @@ def answer_claim(question: str, answer: str, speaker: str | None) -> Claim | Non
     if not value:
         return None
     return Claim(entity_key(speaker), slot, value, _stance(answer) if own else "state")
+
+
+def claims_of(fact: Any) -> list[Claim]:
+    """The claims formation stored on a fact (`metadata["claims"]`); malformed
+    entries (an edited or imported record) are skipped."""
+    out = []
+    for item in fact.metadata.get("claims") or ():
+        if isinstance(item, dict) and all(isinstance(item.get(k), str) for k in _FIELDS):
+            out.append(Claim(*(item[k] for k in _FIELDS)))
+    return out
+
+
+_FIELDS = ("subject", "slot", "value", "stance")

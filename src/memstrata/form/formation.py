@@ -31,6 +31,7 @@ import numpy as np
 from memstrata.config import Settings
 from memstrata.evolve.topics import Topics
 from memstrata.form import episodes as episode_policy
+from memstrata.form.claims import answer_claim, read_claims
 from memstrata.form.entities import entity_key, find_entities
 from memstrata.form.statements import statements
 from memstrata.form.times import TimeMention, annotate, find_times
@@ -41,6 +42,7 @@ from memstrata.types import Record, Scope
 Embed = Callable[[Sequence[str]], np.ndarray]
 
 MAX_FACTS_PER_EVENT = 64
+ANSWER_MAX_CHARS = 200  # a reply this short is read with the question it answers
 PROFILE_FACTS = 6  # facts a profile holds
 PROFILE_MIN_FACTS = 3  # facts about an entity before it gets a profile
 EPISODE_MAX_TURNS = 48  # an episode never grows past this: re-forming the open one stays cheap
@@ -83,9 +85,14 @@ def _day_time(mention: TimeMention, end: bool) -> str:
     return day_end(mention.last) if end else day_start(mention.first)
 
 
-def facts_of(event: Record, addressee: str | None, known: Sequence[str]) -> list[Record]:
+def facts_of(
+    event: Record, addressee: str | None, known: Sequence[str], asked: Record | None = None
+) -> list[Record]:
     """The statements of one turn as fact records (questions and filler dropped; a
-    statement identical to a one-sentence turn is left out: the turn says it)."""
+    statement identical to a one-sentence turn is left out: the turn says it), each
+    with the claims it makes (`metadata["claims"]`, see `claims`). `asked`: the turn
+    before, by another speaker, when it asked a question: a short reply then also
+    gives the fact "question + reply", which says what the reply is about."""
     anchor = parse_stored_time(event.occurred_at)
     found = [s for s in statements(event.text, event.speaker, addressee) if not s.question]
     # A long document would make thousands of facts: the first ones stand for it, and
@@ -101,6 +108,9 @@ def facts_of(event: Record, addressee: str | None, known: Sequence[str]) -> list
         if event.speaker and all(entity_key(e) != entity_key(event.speaker) for e in entities):
             entities.insert(0, event.speaker)
         dated = mentions[0] if mentions else None
+        metadata: dict[str, Any] = {"span": [st.start, st.end]}
+        if said := [c.to_dict() for c in read_claims(st.text, event.speaker)]:
+            metadata["claims"] = said
         out.append(
             Record(
                 id=new_id(),
@@ -113,12 +123,40 @@ def facts_of(event: Record, addressee: str | None, known: Sequence[str]) -> list
                 speaker=event.speaker,
                 valid_from=_day_time(dated, False) if dated else None,
                 valid_to=_day_time(dated, True) if dated else None,
-                metadata={"span": [st.start, st.end]},
+                metadata=metadata,
                 source_ids=[event.id],
                 entities=entities,
             )
         )
+    if asked is not None and found and len(event.text) <= ANSWER_MAX_CHARS:
+        reply = answer_fact(event, asked, " ".join(st.text for st in found), known)
+        if reply is not None:
+            out.append(reply)
     return out
+
+
+def answer_fact(
+    event: Record, asked: Record, reply: str, known: Sequence[str]
+) -> Record | None:
+    """"Which city is Alice in? Galway, for a few weeks now." as one fact of the
+    reply's turn, with the claim the reply makes (its slot from the question)."""
+    question = next((s for s in reversed(statements(asked.text, asked.speaker, event.speaker))
+                     if s.question), None)  # fmt: skip
+    if question is None:
+        return None
+    text = f"{question.text} {reply}"
+    entities = find_entities(text, known)
+    if event.speaker and all(entity_key(e) != entity_key(event.speaker) for e in entities):
+        entities.insert(0, event.speaker)
+    metadata: dict[str, Any] = {"answers": asked.id}
+    claim = answer_claim(question.text, reply, event.speaker)
+    if claim is not None:
+        metadata["claims"] = [claim.to_dict()]
+    return Record(
+        id=new_id(), kind="fact", text=text, scope=event.scope, occurred_at=event.occurred_at,
+        recorded_at=now(), role=event.role, speaker=event.speaker, metadata=metadata,
+        source_ids=[event.id], entities=entities,
+    )  # fmt: skip
 
 
 def next_links(previous: Record | None, events: Sequence[Record]) -> list[Link]:
@@ -165,6 +203,15 @@ def links_for(records: Sequence[Record]) -> list[Link]:
             links.extend((e, r.id, "part_of", 1.0) for e in members
                          if first <= e <= (last if isinstance(last, str) else first))  # fmt: skip
     return links
+
+
+def _asks(prior: Record, event: Record) -> bool:
+    """Whether `prior` is another speaker's turn that ends with a question."""
+    other = prior.speaker != event.speaker or prior.role != event.role
+    return other and prior.text.rstrip().rstrip(_CLOSERS).endswith("?")
+
+
+_CLOSERS = "\"')]}»”’ \t\n"
 
 
 class Former:
@@ -259,19 +306,23 @@ class Former:
         # The names known in a session: its speakers here and the one just before
         # (the same whether its turns came in one add or in many).
         last_speaker: dict[str | None, str | None] = {}
+        last_turn: dict[str | None, Record] = {}
         known: dict[str | None, set[str]] = {}
         for record in [*previous, *events]:
             if record.speaker:
                 known.setdefault(record.scope.session_id, set()).add(record.speaker)
         for record in previous:
             last_speaker.setdefault(record.scope.session_id, record.speaker)
+            last_turn.setdefault(record.scope.session_id, record)
         made: list[Record] = []
         for event in events:
             session = event.scope.session_id
             before = last_speaker.get(session)
             addressee = before if before and before != event.speaker else None
+            prior = last_turn.get(session) if session is not None else None
+            asked = prior if prior is not None and _asks(prior, event) else None
             try:
-                facts = facts_of(event, addressee, sorted(known.get(session, ())))
+                facts = facts_of(event, addressee, sorted(known.get(session, ())), asked)
             except Exception as exc:  # counted and warned, never blocks the add
                 out.failures += 1
                 warnings.warn(f"no facts from event {event.id}: {exc!r}", stacklevel=2)
@@ -279,6 +330,7 @@ class Former:
             made.extend(facts)
             if event.speaker:
                 last_speaker[session] = event.speaker
+            last_turn[session] = event
         if not made:
             return
         vectors = self.embed([f.text for f in made])

@@ -36,6 +36,10 @@ from memstrata.evolve import salience as salience_policy
 from memstrata.evolve.topics import Topics
 from memstrata.form.formation import scope_key
 from memstrata.ids import day_end, day_start, parse_stored_time
+from memstrata.form.claims import Claim, claims_of, read_claims
+from memstrata.form.entities import entity_key
+from memstrata.form.statements import statements
+from memstrata.retrieve import present
 from memstrata.retrieve.query import QueryInfo, names_match
 from memstrata.store.base import Filters
 from memstrata.types import Record, Scope
@@ -150,7 +154,32 @@ def search(
     _boost(store, units, vector, info, scope, settings)
     if settings.neighbour_weight:
         _spread(store, units, scope, filters, settings.neighbour_weight)
+    if settings.prefer_present and (filters.as_of is not None or not present.asks_about_past(query)):
+        _prefer_present(units, info, settings.rival_margin)
     return sorted(units.values(), key=lambda e: (-e.score, e.record.id))[:k]
+
+
+def _claims(e: Evidence) -> list[Claim]:
+    """The claims of the evidence's best-matching statements, or of its own text."""
+    found = [c for _, f in e.facts for c in claims_of(f)]
+    if found or e.record.kind != "event":
+        return found
+    return [c for st in statements(e.record.text[:2000], e.record.speaker)[:8]
+            for c in read_claims(st.text, e.record.speaker)]  # fmt: skip
+
+
+def _prefer_present(units: dict[str, Evidence], info: QueryInfo, margin: float) -> None:
+    top = sorted(units.values(), key=lambda e: -e.score)[: present.RIVALS_FROM]
+    speakers = {entity_key(e.record.speaker) for e in top if e.record.speaker}
+    named = frozenset(s for s in speakers if names_match([s], info.words))
+    candidates = [
+        present.Candidate(e.record.id, e.score, max(e.own or 0.0, e.statement or 0.0),
+                          e.record.occurred_at,
+                          entity_key(e.record.speaker) if e.record.speaker else "", _claims(e))
+        for e in top
+    ]  # fmt: skip
+    for uid, score in present.order(candidates, named, margin).items():
+        units[uid].score = score
 
 
 def _in_time(store: Any, scope: Scope, filters: Filters, span: tuple[date, date]) -> list[Record]:

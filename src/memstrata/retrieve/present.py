@@ -1,0 +1,85 @@
+"""Prefer the present: among the memories that answer a question equally well, the
+newest statement of a value comes first, unless the question asks about the past.
+
+"Where does alice live now?" matches "I live in Lisbon" (January) and "I moved to
+Porto" (March) about as well; the question is about the present, so March comes
+first. The question itself says which attribute is meant (no list of attributes is
+needed): the rivals are the best-matching memories among the top `RIVALS_FROM`,
+those whose statement's cosine to the question is within `margin` of the best.
+
+Only a memory whose statement is about the person asked about (or its speaker, when
+the question names no one) and asserts a value ("state" or "change", see
+`form.claims`) is a rival: "my sister lives in Oslo", "back when I lived in Lyon" and
+"I might move to Kyoto" do not move up. The rivals take the best places, newest
+first, and the others follow in their order: the places themselves (and so which
+of the top `RIVALS_FROM` are in the top k) do not change.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from memstrata.form.claims import ASSERTING, Claim
+
+# "ended" says a value no longer holds: news about the present as much as a change.
+RIVAL_STANCES = ASSERTING | {"ended"}
+
+# A question about how things were: past tense, "before", "used to", a year.
+_PAST = re.compile(
+    r"\b(?:did|was|were|had|used\s+to|before|previous(?:ly)?|former(?:ly)?|earlier|"
+    r"originally|at\s+first|ago|back\s+(?:when|then|in)|first|old|until|prior|past|"
+    r"(?:19|20)\d\d)\b",
+    re.IGNORECASE,
+)
+RIVAL_MARGIN = 0.15  # a rival's cosine to the question is at most this below the best
+RIVALS_FROM = 10  # rivals come from the top this many
+
+
+def asks_about_past(query: str) -> bool:
+    """Whether the question asks how things were rather than how they are.
+
+    >>> asks_about_past("Where did alice live before Porto?"), asks_about_past("Where does alice live?")
+    (True, False)
+    """
+    return _PAST.search(query) is not None
+
+
+@dataclass
+class Candidate:
+    """What the ordering sees of one ranked memory."""
+
+    key: str
+    score: float  # the final score, which orders the memories
+    match: float  # how well its text (or best statement) matches the question: cosine
+    at: str  # when it was said (stored form)
+    speaker_key: str  # the speaker's entity key, "" without one
+    claims: Sequence[Claim]
+
+
+def rival(c: Candidate, subjects: frozenset[str]) -> bool:
+    """Whether the candidate asserts a value about one of `subjects` (any speaker's
+    own value when `subjects` is empty)."""
+    about = subjects or frozenset({c.speaker_key, "i"})
+    return any(cl.stance in RIVAL_STANCES for cl in c.claims if cl.subject in about)
+
+
+def order(
+    candidates: Sequence[Candidate], subjects: frozenset[str], margin: float = RIVAL_MARGIN
+) -> dict[str, float]:
+    """New scores for the top `RIVALS_FROM` of `candidates`: the rivals take the
+    best places, newest first, and the others follow in their order. An empty dict
+    when there is nothing to reorder."""
+    ranked = sorted(candidates, key=lambda c: -c.score)[:RIVALS_FROM]
+    if not ranked:
+        return {}
+    floor = max(c.match for c in ranked) - margin
+    rivals = [c for c in ranked if c.match >= floor and rival(c, subjects)]
+    if not rivals:
+        return {}
+    newest = sorted(rivals, key=lambda c: (c.at, c.score), reverse=True)
+    chosen = {c.key for c in rivals}
+    rest = [c for c in ranked if c.key not in chosen]
+    return {c.key: r.score for c, r in zip([*newest, *rest], ranked)}
+
