@@ -66,6 +66,9 @@ class Settings:
       that state a value of the person asked about (those whose cosine to the
       question is within `rival_margin` of the best) are ordered newest first
       (`retrieve.present`).
+    `supersede` (write path): a newer fact about the same subject and attribute with
+      another value supersedes the older one (`form.supersede`); the two statements'
+      cosine must be at least `supersede_similarity`.
     `answer_facts` (write path): a short reply to another speaker's question also
       gives the fact "question + reply" (what "Galway, for now." answers).
     Context: `profile_share`: the share of the budget the stable profile prefix
@@ -93,6 +96,8 @@ class Settings:
     when_boost: float = 0.05
     salience_weight: float = 0.1
     answer_facts: bool = True
+    supersede: bool = True
+    supersede_similarity: float = 0.65
     prefer_present: bool = True
     rival_margin: float = 0.15
     profile_share: float = 0.15

@@ -15,12 +15,14 @@ Conventions (chosen, tested):
   in?" gives "city").
 - The value is the phrase after the slot, up to a comma, a conjunction, a time phrase
   or the end, with a leading article dropped.
-- Stance: "ended" for a statement that a value no longer holds ("no longer",
+- Stance (from cue words, then the verb): "ended" for a statement that a value no longer holds ("no longer",
   "not … anymore", "no more"), "past" for a statement about how things were ("used to", "back when", "no
   longer", "anymore", "former", "miss"), "hypothetical" for wishes and plans ("would
   love to", "thinking about", "daydream", "looked at", "maybe"), "change" for a
-  statement that something changed ("moved", "switched", "now", "new", "quit"), else
-  "state". Only "state" and "change" claims assert a current value.
+  statement that something changed ("moved", "switched", "now", "quit"), "negated"
+  for "not"/"never" before the verb, "event" for a verb in the simple past that is
+  not a change ("watched a film last night": it adds to what happened and replaces
+  nothing), else "state". Only "state" and "change" claims assert a current value.
 - Questions and statements without a readable subject and verb give None: they stay
   ordinary facts.
 """
@@ -78,8 +80,9 @@ _LEADING = frozenset(
 )
 _PAST = re.compile(
     r"\b(?:used\s+to|back\s+when|back\s+then|no\s+longer|any\s?more|former(?:ly)?|"
-    r"previous(?:ly)?|ex-|miss(?:es|ed)?\b|in\s+the\s+old\s+days|when\s+\w+\s+(?:lived|was|"
-    r"were|had|worked)|old\s+\w+\s+(?:is|was)|still\s+(?:have|has|got)\s+the)",
+    r"previous(?:ly)?|ex-|miss(?:es|ed)?\b|in\s+the\s+old\s+days|forgot(?:ten)?|when\s+\w+\s+(?:lived|was|"
+    r"were|had|worked)|old\s+\w+\s+(?:is|was)|"
+    r"still\s+(?:have|has|got)\s+(?:the|my|our|his|her|their|some|\w+['’]s)\b)",
     re.IGNORECASE,
 )
 _ENDED = re.compile(
@@ -89,13 +92,12 @@ _HYPOTHETICAL = re.compile(
     r"\b(?:would\s+(?:love|like)|(?:thinking|thought|dream(?:ing)?|daydream(?:s|ing)?|"
     r"considering|wondering)\s+(?:about|of)|daydream|might|maybe|perhaps|someday|one\s+day|"
     r"(?:plan|plans|planning|want|wants|hope|hopes|hoping)\s+to|looked\s+at|looking\s+at|"
-    r"if\s+only|wish)\b",
+    r"if\s+only|wish|fanc(?:y|ied|ies)|tempted|keen\s+to|curious\s+about)\b",
     re.IGNORECASE,
 )
 _CHANGE = re.compile(
-    r"\b(?:moved|moving|relocated|switched|changed|started|starting|became|become|quit|left|"
-    r"dropped|stopped|broke\s+up|new|now|these\s+days|got\s+(?:a|an|my)|took\s+up|"
-    r"signed\s+up|settled|transferred|joined|adopted|bought|replaced|upgraded|went)\b",
+    r"\b(?:moved|moving|relocated|switched|changed|started|starting|became|become|quit|"
+    r"broke\s+up|now|these\s+days|took\s+up|taken\s+up|signed\s+up|settled)\b",
     re.IGNORECASE,
 )
 _IRREGULAR = {
@@ -123,6 +125,36 @@ def lemma(word: str) -> str:
                 stem += "e"  # "moving" → "move", "relocated" → "relocate"
             return stem
     return low
+
+
+# Verbs that say a value changed: the new value holds from now on.
+_CHANGE_VERBS = frozenset(
+    """move relocate switch change start become quit leave drop stop join adopt settle
+    transfer replace upgrade swap enrol enroll marry divorce retire""".split()
+)
+_PAST_FORMS = frozenset(
+    """was were had did went saw took made spent ate drank gave got met ran read wrote
+    bought brought told thought found left felt heard kept lost sat sang slept won""".split()
+)
+
+
+def _verb_stance(stance: str, aux: set[str], word: str, verb: str) -> str:
+    """Refine a "state" or "change" stance by the verb: "not"/"never" negate it; a
+    change verb makes it a change; a verb in the simple past ("Alice watched a film
+    last night") tells of an event, which adds to what happened and replaces nothing."""
+    if stance not in ASSERTING:
+        return stance
+    if aux & {"not", "never"} or any(w.endswith(_NOT) for w in aux):
+        return "negated"
+    if verb in _CHANGE_VERBS:
+        return "change"
+    low = word.lower()
+    simple_past = not aux & {"has", "have", "'ve", "’ve", "will", "would"} and (
+        low in _PAST_FORMS or (low.endswith("ed") and len(low) > 4)
+    )
+    if simple_past:  # "lived in Lisbon", "had a Honda": past, not current
+        return "event"
+    return stance
 
 
 def _stance(text: str) -> str:
@@ -195,13 +227,16 @@ def _subject(words: list[str], me: str) -> tuple[str, int, str | None] | None:
     k = 0
     while k < len(words) and k < 3 and words[k][:1].isupper() and words[k].isalpha():
         k += 1
-    if 0 < k < len(words) and words[k].islower() and " ".join(words[:k]) in find_entities(
-        " ".join(words[: k + 1])
+    if (
+        0 < k < len(words)
+        and words[k].islower()
+        and " ".join(words[:k]) in find_entities(" ".join(words[: k + 1]))
     ):
         return entity_key(" ".join(words[:k])), k, None
     return None
 
 
+_NOT = ("n't", "n’t")
 _HAVE = frozenset({"has", "have", "had", "'ve", "’ve"})
 
 
@@ -244,11 +279,16 @@ def read_claim(text: str, speaker: str | None) -> Claim | None:
     stance = _stance(text)
     if noun is not None:  # "Alice's phone is a Fairphone"
         return Claim(subject, noun, _value(words, i + 1), stance)
-    while i < len(words) and (words[i].lower() in _AUX or _perfect(words, i)):
+    start = i
+    while i < len(words) and (
+        words[i].lower() in _AUX or _perfect(words, i) or words[i].lower().endswith(_NOT)
+    ):
         i += 1
     if i >= len(words) or not words[i][0].isalpha():
         return None
+    aux = {w.lower() for w in words[start:i]}
     verb = lemma(words[i])
+    stance = _verb_stance(stance, aux, words[i], verb)
     if verb == "be" and i + 1 < len(words) and words[i + 1].lower().endswith("ing"):
         i += 1  # "is dating": the verb is "date"
         verb = lemma(words[i])
@@ -308,7 +348,7 @@ def answer_claim(question: str, answer: str, speaker: str | None) -> Claim | Non
     value = own.value if own is not None and own.value else _value(words, 0)
     if not value:
         return None
-    return Claim(entity_key(speaker), slot, value, _stance(answer) if own else "state")
+    return Claim(entity_key(speaker), slot, value, own.stance if own else _stance(answer))
 
 
 def claims_of(fact: Any) -> list[Claim]:

@@ -31,12 +31,14 @@ import numpy as np
 from memstrata.config import Settings
 from memstrata.evolve.topics import Topics
 from memstrata.form import episodes as episode_policy
-from memstrata.form.claims import answer_claim, read_claims
+from memstrata.form.claims import ASSERTING, Claim, answer_claim, claims_of, read_claims
 from memstrata.form.entities import entity_key, find_entities
 from memstrata.form.statements import statements
+from memstrata.form.supersede import Decision, Said, decide
 from memstrata.form.times import TimeMention, annotate, find_times
 from memstrata.ids import day_end, day_start, new_id, now, parse_stored_time
-from memstrata.store.base import Link
+from memstrata.store.base import Filters, Link
+from memstrata.store.derived_state import Change
 from memstrata.types import Record, Scope
 
 Embed = Callable[[Sequence[str]], np.ndarray]
@@ -61,6 +63,9 @@ class Derived:
     revised: list[tuple[Record, np.ndarray | None]] = field(default_factory=list)
     state: dict[str, bytes] = field(default_factory=dict)
     failures: int = 0
+    changes: list[Change] = field(default_factory=list)  # facts superseded, in place
+    superseded: set[str] = field(default_factory=set)
+    counts: dict[str, int] = field(default_factory=dict)
 
     def add(self, record: Record, vector: np.ndarray | None) -> None:
         self.records.append(record)
@@ -135,10 +140,8 @@ def facts_of(
     return out
 
 
-def answer_fact(
-    event: Record, asked: Record, reply: str, known: Sequence[str]
-) -> Record | None:
-    """"Which city is Alice in? Galway, for a few weeks now." as one fact of the
+def answer_fact(event: Record, asked: Record, reply: str, known: Sequence[str]) -> Record | None:
+    """ "Which city is Alice in? Galway, for a few weeks now." as one fact of the
     reply's turn, with the claim the reply makes (its slot from the question)."""
     question = next((s for s in reversed(statements(asked.text, asked.speaker, event.speaker))
                      if s.question), None)  # fmt: skip
@@ -203,6 +206,26 @@ def links_for(records: Sequence[Record]) -> list[Link]:
             links.extend((e, r.id, "part_of", 1.0) for e in members
                          if first <= e <= (last if isinstance(last, str) else first))  # fmt: skip
     return links
+
+
+CHANGING = ASSERTING | {"ended"}  # claims that may supersede an older one
+SUPERSEDE_DEPTH = 20  # the nearest facts a new fact is checked against
+_FACTS = Filters(kinds=("fact",), derived=True)
+
+
+def _decision(
+    old: Record, new: Record, similarity: float, said: Sequence[Claim], threshold: float
+) -> Decision | None:
+    """The first decision by which `new` supersedes `old` (over their claims)."""
+    if old.kind != "fact" or not old.source_ids or old.source_ids == new.source_ids:
+        return None
+    for before in claims_of(old):
+        for claim in said:
+            decision = decide(Said(old.id, before, old.occurred_at),
+                              Said(new.id, claim, new.occurred_at), similarity, threshold)  # fmt: skip
+            if decision.supersedes:
+                return decision
+    return None
 
 
 def _asks(prior: Record, event: Record) -> bool:
@@ -320,7 +343,11 @@ class Former:
             before = last_speaker.get(session)
             addressee = before if before and before != event.speaker else None
             prior = last_turn.get(session) if session is not None else None
-            asked = prior if prior is not None and _asks(prior, event) else None
+            asked = (
+                prior
+                if prior is not None and self.settings.answer_facts and _asks(prior, event)
+                else None
+            )
             try:
                 facts = facts_of(event, addressee, sorted(known.get(session, ())), asked)
             except Exception as exc:  # counted and warned, never blocks the add
@@ -339,6 +366,47 @@ class Former:
             out.links.append((fact.id, fact.source_ids[0], "evidence", 1.0))
             for name in fact.entities:
                 out.links.append((fact.id, entity_link(fact.scope, entity_key(name)), "about", 1.0))
+        unread = sum(1 for f in made if "claims" not in f.metadata)
+        if unread:
+            out.counts["facts_without_claims"] = unread
+        if self.settings.supersede:
+            self._supersede(made, np.asarray(vectors, dtype=np.float32), out)
+
+    # ------------------------------------------------------------ supersession
+
+    def _supersede(self, made: Sequence[Record], vectors: np.ndarray, out: Derived) -> None:
+        """Mark the earlier facts that the new ones supersede (`form.supersede`): the
+        nearest facts of the same user, stored or new in this add, are the candidates.
+        The old fact keeps its text and turn; it gets status "superseded", `valid_to`
+        (the new fact's valid time), a `supersedes` link and a history entry."""
+        threshold = self.settings.supersede_similarity
+        for i, fact in enumerate(made):
+            said = [c for c in claims_of(fact) if c.value and c.stance in CHANGING]
+            if not said:
+                continue
+            s = fact.scope
+            user = Scope(s.namespace, s.user_id, s.agent_id, None)
+            near = self.store.vector_search(vectors[i], user, _FACTS, SUPERSEDE_DEPTH)
+            scores = dict(near)
+            olds = [r for r in self.store.get_many(list(scores), user) if r.status == "active"]
+            for j in range(i):  # this add's earlier facts
+                if made[j].scope.user_id == s.user_id and made[j].scope.agent_id == s.agent_id:
+                    scores[made[j].id] = float(np.dot(vectors[i], vectors[j]))
+                    olds.append(made[j])
+            for old in olds:
+                if old.id in out.superseded or old.id == fact.id:
+                    continue
+                decision = _decision(old, fact, scores[old.id], said, threshold)
+                if decision is None:
+                    continue
+                until = fact.valid_from or fact.occurred_at
+                note = {"by": fact.id, "turn": fact.source_ids[0], "at": until,
+                        "reason": decision.reason, "valid_to": old.valid_to}  # fmt: skip
+                fields = {"status": "superseded", "valid_to": until,
+                          "metadata": {**old.metadata, "superseded": note}}  # fmt: skip
+                out.changes.append((old.id, fields, "supersede", "active"))
+                out.superseded.add(old.id)
+                out.links.append((fact.id, old.id, "supersedes", 1.0))
 
     # --------------------------------------------------------------- profiles
 
@@ -379,7 +447,8 @@ class Former:
                 else store.linked([link], "about", reverse=True).get(link, [])
             )
             held = store.get_many(earlier, user_scope)
-            pool = {f.id: f for f in [*held, *facts] if f.status == "active"}
+            pool = {f.id: f for f in [*held, *facts]
+                    if f.status == "active" and f.id not in out.superseded}  # fmt: skip
 
             def weight(fact: Record) -> tuple[float, str]:
                 bonus = 0.1 * (len(fact.entities) - 1) + 0.1 * (fact.valid_from is not None)

@@ -123,7 +123,7 @@ class Formations:
                 self.store.save_derived(
                     derived.records, derived.matrix(), links=derived.links,
                     revised=derived.revised, state=derived.state, forget=job.marks,
-                    actor="formation",
+                    actor="formation", changes=derived.changes, counts=derived.counts,
                 )  # fmt: skip
 
     def resume(self, run: Callable[[Job], None]) -> None:

@@ -83,8 +83,13 @@ def search(
     the query's vector (or None); it is asked for after the full-text search, so
     that the query can be embedded meanwhile."""
     kinds = filters.kinds or EVIDENCE_KINDS
-    flt = Filters(kinds=tuple(kinds), statuses=filters.statuses, since=filters.since,
-                  until=filters.until, metadata=filters.metadata)  # fmt: skip
+    past = present.asks_about_past(query)
+    statuses = filters.statuses
+    if (past or filters.as_of is not None) and statuses == ("active",):
+        statuses = ("active", "superseded")  # what was true then is evidence too
+    flt = Filters(kinds=tuple(kinds), statuses=statuses, since=filters.since,
+                  until=filters.until, metadata=filters.metadata,
+                  as_of=filters.as_of)  # fmt: skip
     text_hits = store.text_search(query, scope, flt, TEXT_DEPTH)
     vector = embedding()
     vector_hits = (
@@ -109,7 +114,7 @@ def search(
             evidence.ranks["bm25"] = {"rank": rank, "score": score}
     for rank, (rid, score) in enumerate(vector_hits, start=1):
         record = records.get(rid)
-        if record is None:
+        if record is None or not _held(record, filters.as_of):
             continue
         if derived(record):
             pending.setdefault(record.source_ids[0], []).append((rank, score, record))
@@ -154,9 +159,53 @@ def search(
     _boost(store, units, vector, info, scope, settings)
     if settings.neighbour_weight:
         _spread(store, units, scope, filters, settings.neighbour_weight)
-    if settings.prefer_present and (filters.as_of is not None or not present.asks_about_past(query)):
+    if settings.prefer_present and (
+        filters.as_of is not None or not present.asks_about_past(query)
+    ):
         _prefer_present(units, info, settings.rival_margin)
     return sorted(units.values(), key=lambda e: (-e.score, e.record.id))[:k]
+
+
+def _held(record: Record, as_of: str | None) -> bool:
+    """Whether the record held at `as_of` (now, when None): a superseded fact held
+    until its `valid_to`."""
+    if record.status != "superseded":
+        return True
+    return as_of is not None and record.valid_to is not None and record.valid_to > as_of
+
+
+def _below_successors(
+    store: Any, units: dict[str, Evidence], scope: Scope, filters: Filters
+) -> None:
+    """A turn whose fact a newer fact superseded (by `as_of`, when given) ranks just
+    below the newer fact's turn: the newer turn takes its place if it ranked lower
+    or was not found."""
+    facts = store.linked(list(units), "evidence", reverse=True)
+    owner = {f: uid for uid, fs in facts.items() for f in fs}
+    successors = store.linked(list(owner), "supersedes", reverse=True)
+    if not successors:
+        return
+    newer = {r.id: r for r in store.get_many([n for ns in successors.values() for n in ns],
+                                             scope, shared=True)}  # fmt: skip
+    moves: dict[str, str] = {}  # older turn -> newer turn
+    for old_fact, news in successors.items():
+        for n in news:
+            fact = newer.get(n)
+            if fact is None or fact.status != "active" or not fact.source_ids:
+                continue
+            if filters.as_of is not None and fact.occurred_at > filters.as_of:
+                continue
+            moves.setdefault(owner[old_fact], fact.source_ids[0])
+    missing = [t for t in moves.values() if t not in units]
+    for record in store.get_many(missing, scope, shared=True):
+        if record.status == "active" and _passes(record, filters):
+            units[record.id] = Evidence(record, score=-1.0)
+    for old, new in sorted(moves.items(), key=lambda m: -units[m[0]].score):
+        if new not in units or old == new:
+            continue
+        a, b = units[old], units[new]
+        if b.score <= a.score:
+            a.score, b.score = (b.score if b.score >= 0 else a.score - 1e-6), a.score
 
 
 def _claims(e: Evidence) -> list[Claim]:

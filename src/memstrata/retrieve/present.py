@@ -82,4 +82,3 @@ def order(
     chosen = {c.key for c in rivals}
     rest = [c for c in ranked if c.key not in chosen]
     return {c.key: r.score for c, r in zip([*newest, *rest], ranked)}
-

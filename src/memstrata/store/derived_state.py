@@ -32,6 +32,14 @@ from memstrata.store.rows import (
 from memstrata.types import Record, Scope
 
 
+_COUNT = (
+    "INSERT INTO state (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE "
+    "SET value = CAST(value AS INTEGER) + excluded.value"
+)
+Change = tuple[str, dict[str, Any], str, str]
+"""(record id, new field values, history op, the status the record must have)."""
+
+
 class DerivedState:
     _conn: sqlite3.Connection
     _lock: Any
@@ -201,17 +209,32 @@ class DerivedState:
     def count(self, name: str, n: int = 1) -> None:
         """Add `n` to the counter `name` (shown by `stats`)."""
         with self._write() as conn:
-            conn.execute(
-                "INSERT INTO state (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE "
-                "SET value = CAST(value AS INTEGER) + excluded.value",
-                (f"count:{name}", n),
-            )
+            conn.execute(_COUNT, (f"count:{name}", n))
 
     def _counters(self) -> dict[str, int]:
         rows = self._conn.execute(
             "SELECT substr(key, 7), CAST(value AS INTEGER) FROM state WHERE key LIKE 'count:%'"
         ).fetchall()
         return dict(rows)
+
+    def _change(
+        self, conn: sqlite3.Connection, record_id: str, fields: dict[str, Any], op: str,
+        expected: str, seq: int, actor: str | None,
+    ) -> bool:  # fmt: skip
+        found = conn.execute(f"SELECT {SELECT} FROM records WHERE id = ?", (record_id,))
+        row = found.fetchone()
+        if row is None:
+            return False
+        current = row_to_record(row)
+        if current.status != expected:
+            return False
+        record = replace(current, **fields, version=current.version + 1, updated_at=now())
+        sets = ", ".join(f"{c} = ?" for c in COLUMNS[1:])
+        conn.execute(f"UPDATE records SET {sets}, seq = ? WHERE id = ?",
+                     [*record_values(record)[1:], seq, record_id])  # fmt: skip
+        self._log(conn, record_id, record.scope.namespace, op, snapshot(current),
+                  snapshot(record), actor)  # fmt: skip
+        return True
 
     def save_derived(
         self,
@@ -223,10 +246,15 @@ class DerivedState:
         state: dict[str, bytes] | None = None,
         forget: Sequence[str] = (),
         actor: str | None = None,
+        changes: Sequence[Change] = (),
+        counts: Mapping[str, int] | None = None,
     ) -> None:
         """Formation's output in one transaction: new derived records, new versions
         of derived records (each logged in history), links and state; the state at
-        the keys in `forget` is deleted."""
+        the keys in `forget` is deleted. `changes`: (record id, new field values,
+        history op, the status the record must have) for records that change in
+        place (a fact superseded); one whose status is not that is left alone.
+        `counts`: additions to counters (see `count`)."""
         with self._write() as conn:
             seq = self._next_seq(conn)
             for i, record in enumerate(records):
@@ -253,6 +281,10 @@ class DerivedState:
                 conn.execute(f"UPDATE records SET {sets} WHERE id = ?", [*params, record.id])
                 self._log(conn, record.id, record.scope.namespace, "form", snapshot(current),
                           snapshot(record), actor)  # fmt: skip
+            for record_id, fields, op, expected in changes:
+                self._change(conn, record_id, fields, op, expected, seq, actor)
+            for name, n in (counts or {}).items():
+                conn.execute(_COUNT, (f"count:{name}", n))
             self._add_links(conn, links)
             for key, value in (state or {}).items():
                 conn.execute(
