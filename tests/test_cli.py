@@ -108,3 +108,19 @@ def test_context_command(db_path: Path) -> None:
     block = ok(db_path, "context", "greyhound", "--user", "u", "--budget", "60")
     assert "ann: I adopted a greyhound named Pixel" in block["text"]
     assert block["tokens"] <= 60 and block["parts"][0]["section"] == "relevant"
+
+
+def test_search_and_context_as_of(db_path: Path) -> None:
+    for text, when in [("I live in Lisbon", "2025-01-15T10:00:00Z"),
+                       ("I moved to Porto", "2025-03-15T10:00:00Z")]:  # fmt: skip
+        ok(db_path, "add", text, "--user", "dora", "--at", when)
+    query = ("search", "where does dora live", "--user", "dora")
+    assert len(ok(db_path, *query)["hits"]) == 2
+    hits = ok(db_path, *query, "--as-of", "2025-02-01T00:00:00Z")["hits"]
+    assert [h["record"]["text"] for h in hits] == ["I live in Lisbon"]
+    block = ok(db_path, "context", "where does dora live", "--user", "dora",
+               "--as-of", "2025-02-01")["text"]  # fmt: skip
+    assert "Lisbon" in block and "Porto" not in block
+    for command in ("search", "context"):
+        bad = run(db_path, command, "x", "--as-of", "not a time")
+        assert bad.returncode == 2 and b"error: as_of 'not a time'" in bad.stderr, command

@@ -206,6 +206,25 @@ def test_context_round_trips_with_its_parts(served: Served) -> None:
     assert all(p.text in ctx.text for p in ctx.parts)
 
 
+def test_search_and_context_answer_as_of_a_time(served: Served) -> None:
+    for text, when in [("I live in Lisbon", "2025-01-15T10:00:00Z"),
+                       ("I moved to Porto", "2025-03-15T10:00:00Z")]:  # fmt: skip
+        served.client.add(text, user_id="dora", occurred_at=when)
+    query = "where does dora live"
+    moment = datetime(2025, 2, 1, tzinfo=timezone.utc)
+    for as_of in (moment, "2025-02-01T00:00:00Z"):
+        hits = served.client.search(query, user_id="dora", as_of=as_of)
+        assert [h.record.text for h in hits] == ["I live in Lisbon"]
+        assert hits == served.memory.search(query, namespace=TENANT, user_id="dora", as_of=moment)
+        ctx = served.client.context(query, user_id="dora", as_of=as_of)
+        assert "Lisbon" in ctx.text and "Porto" not in ctx.text
+    assert "Porto" in served.client.context(query, user_id="dora").text
+    with pytest.raises(InvalidInput, match="as_of 'not a time' is not an ISO 8601 time"):
+        served.client.search(query, as_of="not a time")
+    with pytest.raises(InvalidInput, match="as_of"):
+        served.client.context(query, as_of="not a time")
+
+
 def test_list_pages_like_memory(served: Served) -> None:
     _seed(served.client)
     page = served.client.list(kinds=["event"], limit=3)

@@ -134,3 +134,33 @@ def test_tools_return_data_envelopes_and_engine_errors(tmp_path: Path) -> None:
                 assert bad.is_error
 
         anyio.run(main)
+
+
+def test_search_and_context_answer_as_of_a_time(tmp_path: Path) -> None:
+    with Memory(tmp_path / "as_of.db", embedder="hash") as memory:
+        server = create_mcp(memory, lambda: "desk")
+
+        async def main() -> None:
+            async with Client(server) as client:
+                ids = {}
+                for text, when in [("I live in Lisbon", "2025-01-15T10:00:00Z"),
+                                   ("I moved to Porto", "2025-03-15T10:00:00Z")]:  # fmt: skip
+                    added = await client.call_tool(
+                        "add", {"text": text, "user_id": "alice", "occurred_at": when}
+                    )
+                    ids[text] = added.structured_content["memories"][0]["id"]  # type: ignore[index]
+                query = {"query": "where does alice live", "user_id": "alice"}
+                now = await client.call_tool("search", query)
+                assert set(texts(now.structured_content)) == set(ids)  # type: ignore[arg-type]
+                then = {**query, "as_of": "2025-02-01T00:00:00Z"}
+                found = await client.call_tool("search", then)
+                assert texts(found.structured_content) == ["I live in Lisbon"]  # type: ignore[arg-type]
+                ctx = await client.call_tool("context", then)
+                shown = ctx.structured_content["memory_ids"]  # type: ignore[index]
+                assert ids["I live in Lisbon"] in shown and ids["I moved to Porto"] not in shown
+                for tool in ("search", "context"):
+                    bad = await client.call_tool(tool, {**query, "as_of": "not a time"})
+                    message = bad.content[0].text  # type: ignore[union-attr]
+                    assert bad.is_error and "invalid_input: as_of" in message, tool
+
+        anyio.run(main)

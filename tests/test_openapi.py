@@ -88,6 +88,11 @@ def test_request_bodies_are_typed_and_take_no_actor(served: tuple[str, Any]) -> 
     properties = search["schema"]["properties"]
     assert properties["k"]["minimum"] == 1 and properties["offset"]["maximum"] == 10_000
     assert properties["strategy"]["enum"] == ["layered", "hybrid", "bm25", "dense"]
+    for verb in ("search", "context"):
+        body = spec["paths"][f"/v1/{verb}"]["post"]["requestBody"]["content"]
+        as_of = body["application/json"]["schema"]["properties"]["as_of"]
+        assert [t["type"] for t in as_of["anyOf"]] == ["string", "null"], verb
+        assert "as the memory stood" in as_of["description"], verb
     add = spec["paths"]["/v1/add"]["post"]["requestBody"]["content"]["application/json"]
     assert "#/components/schemas/Message" in str(add["schema"]["properties"]["messages"])
     assert spec["components"]["schemas"]["Message"]["required"] == ["content"]

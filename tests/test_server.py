@@ -129,6 +129,23 @@ def test_every_verb(live: Live) -> None:
         assert call(client, "get", 404, record_id=rid)["error"]["code"] == "not_found"
 
 
+def test_search_and_context_answer_as_of_a_time(live: Live) -> None:
+    with live.client() as client:
+        for text, when in [("I live in Lisbon", "2025-01-15T10:00:00Z"),
+                           ("I moved to Porto", "2025-03-15T10:00:00Z")]:  # fmt: skip
+            call(client, "add", messages=text, user_id="dora", occurred_at=when)
+        query = {"query": "where does dora live", "user_id": "dora"}
+        now = call(client, "search", **query)["hits"]
+        assert {h["record"]["text"] for h in now} >= {"I live in Lisbon", "I moved to Porto"}
+        then = call(client, "search", **query, as_of="2025-02-01T00:00:00Z")["hits"]
+        assert [h["record"]["text"] for h in then] == ["I live in Lisbon"]
+        ctx = call(client, "context", **query, as_of="2025-02-01T00:00:00Z")
+        assert "Lisbon" in ctx["text"] and "Porto" not in ctx["text"]
+        for verb in ("search", "context"):
+            error = call(client, verb, 400, **query, as_of="not a time")["error"]
+            assert error["code"] == "invalid_input" and "as_of" in error["message"], verb
+
+
 def test_tenants_are_isolated(live: Live) -> None:
     with live.client("beta") as beta, live.client("acme") as acme:
         call(acme, "add", messages="acme knows about zanzibar too", user_id="u")

@@ -55,6 +55,10 @@ NsOpt = Annotated[str, typer.Option("--namespace", "-n", help="Tenant namespace.
 UserOpt = Annotated[str | None, typer.Option("--user", "-u", help="User id.")]
 AgentOpt = Annotated[str | None, typer.Option("--agent", "-a", help="Agent id.")]
 SessionOpt = Annotated[str | None, typer.Option("--session", "-s", help="Session id.")]
+AsOfOpt = Annotated[
+    str | None,
+    typer.Option("--as-of", metavar="TIME", help="Answer as memory stood at this time (ISO)."),
+]
 
 
 @app.callback()
@@ -231,6 +235,7 @@ def search(
     kind: Annotated[list[str] | None, typer.Option(help="Only these kinds.")] = None,
     since: Annotated[str | None, typer.Option(help="Occurred at or after (ISO).")] = None,
     until: Annotated[str | None, typer.Option(help="Occurred before (ISO).")] = None,
+    as_of: AsOfOpt = None,
     meta: Annotated[list[str] | None, typer.Option(help="Metadata key=value filter.")] = None,
     namespace: NsOpt = "default",
     user: UserOpt = None,
@@ -252,6 +257,7 @@ def search(
             since=since,
             until=until,
             metadata=_parse_meta(meta) or None,
+            as_of=as_of,
             **_scope(namespace, user, agent, session),
         )
         elapsed = (time.perf_counter() - started) * 1000
@@ -285,6 +291,7 @@ def context(
     query: Annotated[str, typer.Argument(help="What the prompt is about.")],
     budget: Annotated[int, typer.Option(help="Token budget of the block.")] = 1000,
     recent: Annotated[int, typer.Option(help="Last turns of --session to end with.")] = 8,
+    as_of: AsOfOpt = None,
     namespace: NsOpt = "default",
     user: UserOpt = None,
     agent: AgentOpt = None,
@@ -296,7 +303,11 @@ def context(
     """
     with _memory() as memory:
         block = memory.context(
-            query, budget_tokens=budget, recent=recent, **_scope(namespace, user, agent, session)
+            query,
+            budget_tokens=budget,
+            recent=recent,
+            as_of=as_of,
+            **_scope(namespace, user, agent, session),
         )
     _emit(block.to_dict()) if _want_json() else _out.print(block.text, markup=False)
 

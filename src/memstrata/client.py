@@ -251,6 +251,7 @@ class Client:
         until: Any = None,
         metadata: Mapping[str, Any] | None = None,
         strategy: str = "layered",
+        as_of: Any = None,
     ) -> builtins.list[Hit]:
         """The memories that best match `query`, best first (see `Memory.search`).
 
@@ -271,6 +272,7 @@ class Client:
         k: int = 50,
         recent: int = 8,
         token_counter: TokenCounter | None = None,
+        as_of: Any = None,
     ) -> Context:
         """A prompt-ready block for `query` within `budget_tokens` (see
         `Memory.context`). The server counts tokens with its estimate: a

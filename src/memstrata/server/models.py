@@ -87,6 +87,13 @@ ARGUMENTS: dict[str, Any] = {
     "occurred_at": Time | None,
     "since": Time | None,
     "until": Time | None,
+    "as_of": Annotated[
+        Time | None,
+        Field(
+            description="Answer as the memory stood at this ISO 8601 time: turns that "
+            "occurred by then, facts that were valid then (default: now)."
+        ),
+    ],
     "metadata": Metadata | None,
     "tags": Tags | None,
     "kinds": _one_or_many(Kind, "Only these kinds (default: every kind).") | None,
