@@ -96,6 +96,7 @@ class Settings:
     when_boost: float = 0.05
     salience_weight: float = 0.1
     answer_facts: bool = True
+    unnamed_query: bool = True
     supersede: bool = True
     supersede_similarity: float = 0.65
     prefer_present: bool = True

@@ -29,7 +29,7 @@ from memstrata.ids import just_after, new_id, now
 from memstrata.retrieve import layered
 from memstrata.retrieve.context import Context, TokenCounter, assemble, estimate_tokens
 from memstrata.retrieve.fusion import rrf
-from memstrata.retrieve.query import analyse
+from memstrata.retrieve.query import analyse, unnamed
 from memstrata.store.base import EmbedderInfo, Filters, Store
 from memstrata.store.sqlite import SQLiteStore
 from memstrata.types import HistoryEntry, Hit, Hits, Page, Record, Scope
@@ -625,7 +625,7 @@ class Memory:
         dense_job = None
         if strategy != "bm25":
             # The query's embedding runs beside the full-text query (both release the GIL).
-            dense_job = self._queries.submit(query)
+            dense_job = self._queries.submit(self._dense_text(query, scope))
         notes: builtins.list[str] = []
         if strategy == "layered":
             info = analyse(query)
@@ -656,6 +656,11 @@ class Memory:
             if i in records
         ]
         return Hits(hits, notes)
+
+    def _dense_text(self, query: str, scope: Scope) -> str:
+        if not self.settings.unnamed_query:
+            return query
+        return unnamed(query, self.store.speakers(Scope(scope.namespace, scope.user_id)))
 
     def _query_vector(
         self, job: Any, required: bool, notes: builtins.list[str]

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import functools
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timezone
 
@@ -90,3 +91,17 @@ def names_match(names: list[str] | tuple[str, ...], words: frozenset[str]) -> bo
         if parts and all(p in words or f"{p}s" in words for p in parts):
             return True
     return False
+
+
+def unnamed(query: str, speakers: Sequence[str]) -> str:
+    """The query with the speakers it names put as "they" ("their" for "Alice's"),
+    for its vector: every turn of a speaker starts with their name, so a name in the
+    query lifts all their turns alike and drowns what the question is about (the
+    name boost still rewards the speaker's turns)."""
+    out = query
+    for name in sorted({s for s in speakers if s and len(s) <= 60}, key=len, reverse=True):
+        if name.lower() not in out.lower():
+            continue
+        pattern = re.compile(rf"\b{re.escape(name)}(['’]s)?\b", re.IGNORECASE)
+        out = pattern.sub(lambda m: "their" if m.group(1) else "they", out)
+    return out

@@ -161,6 +161,7 @@ class SQLiteStore(DerivedState):
         self._index_seq = 0
         self._cache: OrderedDict[str, Record] = OrderedDict()
         self._cache_seq = 0
+        self._speakers: tuple[Any, list[str]] = (None, [])
         self._embedder: EmbedderInfo | None = None
         self._wal_dirty = False  # a purge could not empty the -wal file yet
         self._graph_thread: threading.Thread | None = None
@@ -993,6 +994,23 @@ class SQLiteStore(DerivedState):
             ).fetchall()
         )
         return [(ids[r], s) for r, s in hits if r in ids]
+
+    def speakers(self, scope: Scope) -> list[str]:
+        """The distinct speakers of the events in scope (cached until a write)."""
+        where, params = scope_sql(scope)
+        with self._snapshot() as conn:
+            seq = self._refresh_cache(conn)
+            key = (scope, seq)
+            if self._speakers[0] == key:
+                return self._speakers[1]
+            rows = conn.execute(
+                f"SELECT DISTINCT speaker FROM records WHERE {where} AND kind = 'event' "
+                "AND speaker IS NOT NULL LIMIT 1000",
+                params,
+            ).fetchall()
+        found = [r[0] for r in rows]
+        self._speakers = (key, found)
+        return found
 
     def vector_scores(self, vector: np.ndarray, ids: Sequence[str]) -> dict[str, float]:
         """Cosine of `vector` with each of `ids` that has a vector (the caller has
