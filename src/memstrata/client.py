@@ -484,6 +484,7 @@ def hit_from_dict(data: Mapping[str, Any]) -> Hit:
         score=float(data["score"]),
         sources={str(k): dict(v) for k, v in data.get("sources", {}).items()},
         facts=[Record.from_dict(dict(f)) for f in data.get("facts", [])],
+        until=data.get("until"),
     )
 
 

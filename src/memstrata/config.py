@@ -100,7 +100,7 @@ class Settings:
     supersede: bool = True
     supersede_similarity: float = 0.65
     prefer_present: bool = True
-    rival_margin: float = 0.15
+    rival_margin: float = 0.2
     profile_share: float = 0.15
     count_hits: bool = False
     background_formation: bool = False

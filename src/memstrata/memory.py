@@ -443,7 +443,8 @@ class Memory:
     def _drop_derived(self, record_id: str, namespace: str, *, purge: bool) -> None:
         """Delete (or purge) every derived memory that carries this record's content:
         its facts, the episode summaries that quote it, the profiles that hold those
-        facts, recursively. Callers run it in the transaction of the change itself."""
+        facts, recursively; a fact that one of them superseded is current again.
+        Callers run it in the transaction of the change itself."""
         todo, seen = [record_id], {record_id}
         while todo:
             carriers = self.store.linked(todo, "evidence", reverse=True)
@@ -460,6 +461,24 @@ class Memory:
                                           expected_version=None, actor="formation")  # fmt: skip
                 except NotFound:
                     continue  # gone already (deleted: a purge still erases it)
+        self._restore_superseded(sorted(seen), namespace)
+
+    def _restore_superseded(self, gone: Sequence[str], namespace: str) -> None:
+        """The facts that the `gone` records had superseded become current again
+        (status active, their `valid_to` as before), each change in history."""
+        scope = Scope(namespace)
+        for by, olds in self.store.linked(list(gone), "supersedes").items():
+            for old in self.store.get_many(olds, scope):
+                note = old.metadata.get("superseded")
+                if old.status != "superseded" or not isinstance(note, dict) or note.get("by") != by:
+                    continue
+
+                def restore(r: Record, note: dict[str, Any] = note) -> dict[str, Any]:
+                    rest = {k: v for k, v in r.metadata.items() if k != "superseded"}
+                    return {"status": "active", "valid_to": note.get("valid_to"), "metadata": rest}
+
+                self.store.revise(old.id, scope, restore, None, op="restore",
+                                  expected_version=None, actor="formation")  # fmt: skip
 
     def purge(
         self,
@@ -637,7 +656,7 @@ class Memory:
                 self.store.touch([e.record.id for e in found])
             return Hits([
                 Hit(record=copy.copy(e.record), score=e.score, sources=layered.as_sources(e),
-                    facts=[copy.copy(f) for f in layered.fact_records(e)])
+                    facts=[copy.copy(f) for f in layered.fact_records(e)], until=e.until)
                 for e in found
             ], notes)  # fmt: skip
         ranked: dict[str, builtins.list[tuple[str, float]]] = {}
@@ -758,7 +777,9 @@ class Memory:
         ]
         return self.embedder.embed(texts)
 
-    def prefetch(self, query: Any) -> None:
+    def prefetch(
+        self, query: Any, *, namespace: str = "default", user_id: str | None = None
+    ) -> None:
         """Start embedding `query` now, so that a search (or context) for it soon
         after finds its vector ready: a server calls this while the search waits for
         its turn. A query the search would refuse is left for it to refuse; a long
@@ -771,7 +792,11 @@ class Memory:
         except InvalidInput:
             return
         if self._queries.backlog < _PREFETCH_BACKLOG:
-            self._queries.submit(query)
+            try:
+                scope = make_scope(namespace, user_id, None, None)
+            except InvalidInput:
+                return
+            self._queries.submit(self._dense_text(query, scope))
 
     # ------------------------------------------------------------ maintenance
 

@@ -96,6 +96,7 @@ RECORD_FIELDS: tuple[str, ...] = (
 class Hit:
     """A search result: the record, its fused score, and where the score came from.
 
+    `until`: when what it says stopped being true (see `Memory.search`).
     `sources` maps each retrieval source ("bm25", "dense", …) to a dict with that
     source's `rank` (1-based) and raw `score`. `facts`: the statements drawn from the
     record that matched the query (layered search), best first.
@@ -105,11 +106,16 @@ class Hit:
     score: float
     sources: dict[str, dict[str, float]] = field(default_factory=dict)
     facts: list[Record] = field(default_factory=list)
+    # When what it says stopped being true: a newer fact superseded its fact (the
+    # newer one's valid time); None while it holds.
+    until: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         out = {"score": self.score, "sources": self.sources, "record": self.record.to_dict()}
         if self.facts:
             out["facts"] = [f.to_dict() for f in self.facts]
+        if self.until is not None:
+            out["until"] = self.until
         return out
 
 

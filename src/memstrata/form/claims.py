@@ -15,14 +15,14 @@ Conventions (chosen, tested):
   in?" gives "city").
 - The value is the phrase after the slot, up to a comma, a conjunction, a time phrase
   or the end, with a leading article dropped.
-- Stance (from cue words, then the verb): "ended" for a statement that a value no longer holds ("no longer",
-  "not … anymore", "no more"), "past" for a statement about how things were ("used to", "back when", "no
-  longer", "anymore", "former", "miss"), "hypothetical" for wishes and plans ("would
-  love to", "thinking about", "daydream", "looked at", "maybe"), "change" for a
-  statement that something changed ("moved", "switched", "now", "quit"), "negated"
-  for "not"/"never" before the verb, "event" for a verb in the simple past that is
-  not a change ("watched a film last night": it adds to what happened and replaces
-  nothing), else "state". Only "state" and "change" claims assert a current value.
+- Stance, from cue words, then the verb: "ended" for a statement that a value no
+  longer holds ("no longer", "not … anymore", "no more"); "past" for how things were
+  ("used to", "back when", "former", "miss"); "hypothetical" for wishes and plans
+  ("would love to", "thinking about", "daydream", "looked at", "maybe"); "change"
+  for a statement that something changed ("moved", "switched", "now", "quit");
+  "negated" for "not"/"never" before the verb; "event" for a verb in the simple past
+  that is not a change ("watched a film last night": it adds to what happened and
+  replaces nothing); else "state". Only "state" and "change" assert a current value.
 - Questions and statements without a readable subject and verb give None: they stay
   ordinary facts.
 """

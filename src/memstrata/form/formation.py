@@ -221,8 +221,11 @@ def _decision(
         return None
     for before in claims_of(old):
         for claim in said:
-            decision = decide(Said(old.id, before, old.occurred_at),
-                              Said(new.id, claim, new.occurred_at), similarity, threshold)  # fmt: skip
+            older, newer = (
+                Said(old.id, before, old.occurred_at),
+                Said(new.id, claim, new.occurred_at),
+            )
+            decision = decide(older, newer, similarity, threshold)
             if decision.supersedes:
                 return decision
     return None
@@ -294,7 +297,8 @@ class Former:
         if not events:
             return derived
         if self.settings.facts:
-            self._facts(events, previous, derived)
+            turn_vectors = {} if vectors is None else dict(zip((e.id for e in events), vectors))
+            self._facts(events, previous, derived, turn_vectors)
             if self.settings.profiles:
                 self._profiles(events, derived)
         if vectors is not None:
@@ -325,7 +329,10 @@ class Former:
 
     # ------------------------------------------------------------------ facts
 
-    def _facts(self, events: Sequence[Record], previous: Sequence[Record], out: Derived) -> None:
+    def _facts(
+        self, events: Sequence[Record], previous: Sequence[Record], out: Derived,
+        turn_vectors: dict[str, np.ndarray],
+    ) -> None:  # fmt: skip
         # The names known in a session: its speakers here and the one just before
         # (the same whether its turns came in one add or in many).
         last_speaker: dict[str | None, str | None] = {}
@@ -360,7 +367,7 @@ class Former:
             last_turn[session] = event
         if not made:
             return
-        vectors = self.embed([f.text for f in made])
+        vectors = self._fact_vectors(made, turn_vectors)
         for fact, vector in zip(made, vectors):
             out.add(fact, vector)
             out.links.append((fact.id, fact.source_ids[0], "evidence", 1.0))
@@ -371,6 +378,32 @@ class Former:
             out.counts["facts_without_claims"] = unread
         if self.settings.supersede:
             self._supersede(made, np.asarray(vectors, dtype=np.float32), out)
+
+    def _fact_vectors(self, made: Sequence[Record], turns: dict[str, np.ndarray]) -> np.ndarray:
+        """The facts' vectors: a reply read with its question is the mean of the two
+        turns' vectors (no new embedding: one would cost more than the turn's own,
+        for a text made of two turns); every other fact is embedded."""
+        asked = [str(f.metadata["answers"]) for f in made if "answers" in f.metadata]
+        stored = self.store.vectors_of([a for a in asked if a not in turns]) if asked else {}
+        out: list[np.ndarray | None] = []
+        for fact in made:
+            pair = None
+            if "answers" in fact.metadata:
+                q = turns.get(
+                    str(fact.metadata["answers"]), stored.get(str(fact.metadata["answers"]))
+                )
+                a = turns.get(fact.source_ids[0])
+                pair = (
+                    episode_policy.centroid(np.stack([q, a]))
+                    if q is not None and a is not None
+                    else None
+                )
+            out.append(pair)
+        todo = [i for i, v in enumerate(out) if v is None]
+        if todo:
+            for i, vector in zip(todo, self.embed([made[i].text for i in todo])):
+                out[i] = vector
+        return np.stack([v for v in out if v is not None]).astype(np.float32)
 
     # ------------------------------------------------------------ supersession
 

@@ -24,6 +24,7 @@ the next, which rank fusion throws away (LoCoMo dev split, recall@10: rank fusio
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timezone
@@ -34,11 +35,11 @@ import numpy as np
 from memstrata.config import Settings
 from memstrata.evolve import salience as salience_policy
 from memstrata.evolve.topics import Topics
-from memstrata.form.formation import scope_key
-from memstrata.ids import day_end, day_start, parse_stored_time
 from memstrata.form.claims import Claim, claims_of, read_claims
 from memstrata.form.entities import entity_key
+from memstrata.form.formation import scope_key
 from memstrata.form.statements import statements
+from memstrata.ids import day_end, day_start, parse_stored_time
 from memstrata.retrieve import present
 from memstrata.retrieve.query import QueryInfo, names_match
 from memstrata.store.base import Filters
@@ -63,6 +64,7 @@ class Evidence:
     facts: list[tuple[float, Record]] = field(default_factory=list)
     score: float = 0.0
     ranks: dict[str, dict[str, float]] = field(default_factory=dict)
+    until: str | None = None  # a newer fact superseded its fact then
 
 
 def derived(record: Record) -> bool:
@@ -159,10 +161,13 @@ def search(
     _boost(store, units, vector, info, scope, settings)
     if settings.neighbour_weight:
         _spread(store, units, scope, filters, settings.neighbour_weight)
-    if settings.prefer_present and (
-        filters.as_of is not None or not present.asks_about_past(query)
-    ):
+    now_asked = filters.as_of is not None or not past
+    if settings.supersede:
+        _successors(store, units, scope, filters, move=now_asked)
+    if settings.prefer_present and now_asked:
         _prefer_present(units, info, settings.rival_margin)
+    elif settings.prefer_present and (later := present.named_before(query)):
+        _prefer_present(units, info, settings.rival_margin, later)
     return sorted(units.values(), key=lambda e: (-e.score, e.record.id))[:k]
 
 
@@ -174,28 +179,37 @@ def _held(record: Record, as_of: str | None) -> bool:
     return as_of is not None and record.valid_to is not None and record.valid_to > as_of
 
 
-def _below_successors(
-    store: Any, units: dict[str, Evidence], scope: Scope, filters: Filters
+def _successors(
+    store: Any, units: dict[str, Evidence], scope: Scope, filters: Filters, *, move: bool
 ) -> None:
-    """A turn whose fact a newer fact superseded (by `as_of`, when given) ranks just
-    below the newer fact's turn: the newer turn takes its place if it ranked lower
-    or was not found."""
+    """Each turn whose fact a newer fact superseded (by `as_of`, when given) says
+    until when it held; with `move` (a question about the present), it ranks just
+    below the newer fact's turn, which takes its place if it ranked lower or was not
+    found."""
     facts = store.linked(list(units), "evidence", reverse=True)
     owner = {f: uid for uid, fs in facts.items() for f in fs}
     successors = store.linked(list(owner), "supersedes", reverse=True)
     if not successors:
         return
-    newer = {r.id: r for r in store.get_many([n for ns in successors.values() for n in ns],
-                                             scope, shared=True)}  # fmt: skip
+    wanted = [*successors, *(n for ns in successors.values() for n in ns)]
+    found = {r.id: r for r in store.get_many(wanted, scope, shared=True)}
     moves: dict[str, str] = {}  # older turn -> newer turn
     for old_fact, news in successors.items():
+        old = found.get(old_fact)
+        if old is None or old.status != "superseded":
+            continue  # current again (its successor was deleted), or gone
         for n in news:
-            fact = newer.get(n)
+            fact = found.get(n)
             if fact is None or fact.status != "active" or not fact.source_ids:
                 continue
             if filters.as_of is not None and fact.occurred_at > filters.as_of:
                 continue
             moves.setdefault(owner[old_fact], fact.source_ids[0])
+            until = fact.valid_from or fact.occurred_at
+            e = units[owner[old_fact]]
+            e.until = until if e.until is None else min(e.until, until)
+    if not move:
+        return
     missing = [t for t in moves.values() if t not in units]
     for record in store.get_many(missing, scope, shared=True):
         if record.status == "active" and _passes(record, filters):
@@ -208,6 +222,11 @@ def _below_successors(
             a.score, b.score = (b.score if b.score >= 0 else a.score - 1e-6), a.score
 
 
+def _names(text: str, words: Sequence[str]) -> bool:
+    found = set(re.findall(r"[^\W_]+", text.lower()))
+    return all(w in found for w in words)
+
+
 def _claims(e: Evidence) -> list[Claim]:
     """The claims of the evidence's best-matching statements, or of its own text."""
     found = [c for _, f in e.facts for c in claims_of(f)]
@@ -217,7 +236,12 @@ def _claims(e: Evidence) -> list[Claim]:
             for c in read_claims(st.text, e.record.speaker)]  # fmt: skip
 
 
-def _prefer_present(units: dict[str, Evidence], info: QueryInfo, margin: float) -> None:
+def _prefer_present(
+    units: dict[str, Evidence], info: QueryInfo, margin: float, later: Sequence[str] = ()
+) -> None:
+    """The best-matching statements of the person asked about, newest first (see
+    `present`); with `later` (the words of a "before X" question's X), those said
+    before the first turn that names X, newest first."""
     top = sorted(units.values(), key=lambda e: -e.score)[: present.RIVALS_FROM]
     speakers = {entity_key(e.record.speaker) for e in top if e.record.speaker}
     named = frozenset(s for s in speakers if names_match([s], info.words))
@@ -227,7 +251,14 @@ def _prefer_present(units: dict[str, Evidence], info: QueryInfo, margin: float) 
                           entity_key(e.record.speaker) if e.record.speaker else "", _claims(e))
         for e in top
     ]  # fmt: skip
-    for uid, score in present.order(candidates, named, margin).items():
+    before = None
+    if later:
+        naming = [c.at for c, e in zip(candidates, top)
+                  if present.rival(c, named) and _names(e.record.text, later)]  # fmt: skip
+        if not naming:
+            return
+        before = min(naming)
+    for uid, score in present.order(candidates, named, margin, before).items():
         units[uid].score = score
 
 

@@ -33,15 +33,15 @@ _PAST = re.compile(
     r"(?:19|20)\d\d)\b",
     re.IGNORECASE,
 )
-RIVAL_MARGIN = 0.15  # a rival's cosine to the question is at most this below the best
+RIVAL_MARGIN = 0.2  # a rival's cosine to the question is at most this below the best
 RIVALS_FROM = 10  # rivals come from the top this many
 
 
 def asks_about_past(query: str) -> bool:
     """Whether the question asks how things were rather than how they are.
 
-    >>> asks_about_past("Where did alice live before Porto?"), asks_about_past("Where does alice live?")
-    (True, False)
+    >>> asks_about_past("Where did alice live before Porto?")
+    True
     """
     return _PAST.search(query) is not None
 
@@ -65,17 +65,40 @@ def rival(c: Candidate, subjects: frozenset[str]) -> bool:
     return any(cl.stance in RIVAL_STANCES for cl in c.claims if cl.subject in about)
 
 
+_BEFORE = re.compile(r"\bbefore\s+(.+?)\s*[?.!]*\s*$", re.IGNORECASE)
+_NOT_NAMING = frozenset(
+    """the a an his her their my your its moving move moved going go went switching switch
+    switched getting get got becoming become became starting start started joining join
+    joined taking take took picking pick up to into on at for with in of""".split()
+)
+
+
+def named_before(query: str) -> list[str]:
+    """The words naming what a "before X" question counts back from ("Where did alice
+    live before moving to Porto?" gives ["porto"]); [] for other questions."""
+    m = _BEFORE.search(query)
+    if not m:
+        return []
+    words = re.findall(r"[^\W_]+", m.group(1).lower())
+    return [w for w in words if w not in _NOT_NAMING][:4]
+
+
 def order(
-    candidates: Sequence[Candidate], subjects: frozenset[str], margin: float = RIVAL_MARGIN
+    candidates: Sequence[Candidate],
+    subjects: frozenset[str],
+    margin: float = RIVAL_MARGIN,
+    before: str | None = None,
 ) -> dict[str, float]:
     """New scores for the top `RIVALS_FROM` of `candidates`: the rivals take the
-    best places, newest first, and the others follow in their order. An empty dict
-    when there is nothing to reorder."""
+    best places, newest first, and the others follow in their order; with `before`,
+    only those said before it are rivals (the value before a later one). An empty
+    dict when there is nothing to reorder."""
     ranked = sorted(candidates, key=lambda c: -c.score)[:RIVALS_FROM]
     if not ranked:
         return {}
     floor = max(c.match for c in ranked) - margin
-    rivals = [c for c in ranked if c.match >= floor and rival(c, subjects)]
+    rivals = [c for c in ranked if c.match >= floor and rival(c, subjects)
+              and (before is None or c.at < before)]  # fmt: skip
     if not rivals:
         return {}
     newest = sorted(rivals, key=lambda c: (c.at, c.score), reverse=True)

@@ -289,7 +289,7 @@ async def _answer(
 ) -> Response:
     try:
         args = await read()
-        service.prepare(memory, verb, args)
+        service.prepare(memory, TENANT.get().namespace, verb, args)
         async with gate.slot(verb):
             body = await run_in_threadpool(_call, memory, TENANT.get(), verb, args)
     except Exception as exc:

@@ -75,7 +75,7 @@ def create_mcp(
         given = {name: value for name, value in args.items() if value is not None}
         namespace, actor = namespace_of(), actor_of()
         try:
-            service.prepare(memory, verb, given)
+            service.prepare(memory, namespace, verb, given)
             async with gate.slot(verb) if gate else contextlib.nullcontext():
                 return await anyio.to_thread.run_sync(
                     functools.partial(service.call, memory, namespace, verb, given, actor=actor)

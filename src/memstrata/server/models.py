@@ -151,6 +151,10 @@ class HitOut(_Strict):
     sources: dict[str, dict[str, float]]
     record: RecordOut
     facts: list[RecordOut] = Field(default_factory=list)
+    until: str | None = Field(
+        default=None,
+        description="When what it says stopped being true: a newer fact superseded it.",
+    )
 
 
 class HistoryEntryOut(_Strict):

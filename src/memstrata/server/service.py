@@ -100,11 +100,13 @@ def call(
     return _HANDLERS.get(verb, _plain)(memory, namespace, verb, given)
 
 
-def prepare(memory: Memory, verb: str, args: Mapping[str, Any]) -> None:
+def prepare(memory: Memory, namespace: str, verb: str, args: Mapping[str, Any]) -> None:
     """What can start before the call gets its turn: the query's vector, for a
     search or context that will use one."""
     if verb in ("search", "context") and args.get("strategy") != "bm25":
-        memory.prefetch(args.get("query"))
+        user = args.get("user_id")
+        memory.prefetch(args.get("query"), namespace=namespace,
+                        user_id=user if isinstance(user, str) else None)  # fmt: skip
 
 
 # Verbs that return a list answer with an object holding it under this key.

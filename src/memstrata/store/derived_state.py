@@ -31,7 +31,6 @@ from memstrata.store.rows import (
 )
 from memstrata.types import Record, Scope
 
-
 _COUNT = (
     "INSERT INTO state (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE "
     "SET value = CAST(value AS INTEGER) + excluded.value"

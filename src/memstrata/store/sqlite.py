@@ -64,6 +64,7 @@ _ANN_SAVE_EVERY = 10_000  # graph changes between saves of its cache file
 _CHECKPOINT_RETRY_S = 0.2  # between tries to empty the WAL after a purge
 _CLOSE_CHECKPOINT_WAIT_MS = 2_000  # close waits this long for readers of old snapshots
 _CACHE_RECORDS = 20_000  # decoded records kept for get_many
+_SPEAKERS_TTL_S = 5.0  # speakers read again after this long (another process may add)
 _TIME_COLUMNS = {
     "records": ("occurred_at", "recorded_at", "valid_from", "valid_to", "updated_at",
                 "last_hit_at"),
@@ -161,7 +162,7 @@ class SQLiteStore(DerivedState):
         self._index_seq = 0
         self._cache: OrderedDict[str, Record] = OrderedDict()
         self._cache_seq = 0
-        self._speakers: tuple[Any, list[str]] = (None, [])
+        self._speakers: tuple[Scope | None, float, list[str]] = (None, 0.0, [])
         self._embedder: EmbedderInfo | None = None
         self._wal_dirty = False  # a purge could not empty the -wal file yet
         self._graph_thread: threading.Thread | None = None
@@ -497,6 +498,8 @@ class SQLiteStore(DerivedState):
                 )
             for records, vectors, actor, links in batches:
                 self._add_links(conn, links)
+                if any(r.speaker and r.speaker not in self._speakers[2] for r in records):
+                    self._speakers = (None, 0.0, [])
                 for i, record in enumerate(records):
                     vector = None if vectors is None else vectors[i]
                     conn.execute(INSERT, [*record_values(record), blob(vector), seq])
@@ -996,20 +999,20 @@ class SQLiteStore(DerivedState):
         return [(ids[r], s) for r, s in hits if r in ids]
 
     def speakers(self, scope: Scope) -> list[str]:
-        """The distinct speakers of the events in scope (cached until a write)."""
+        """The distinct speakers of the events in scope: read again after a write,
+        at most every `_SPEAKERS_TTL_S` (new speakers are rare; searches are many)."""
+        cached_scope, at, found = self._speakers
+        if cached_scope == scope and time.monotonic() - at < _SPEAKERS_TTL_S:
+            return found
         where, params = scope_sql(scope)
         with self._snapshot() as conn:
-            seq = self._refresh_cache(conn)
-            key = (scope, seq)
-            if self._speakers[0] == key:
-                return self._speakers[1]
             rows = conn.execute(
                 f"SELECT DISTINCT speaker FROM records WHERE {where} AND kind = 'event' "
                 "AND speaker IS NOT NULL LIMIT 1000",
                 params,
             ).fetchall()
         found = [r[0] for r in rows]
-        self._speakers = (key, found)
+        self._speakers = (scope, time.monotonic(), found)
         return found
 
     def vector_scores(self, vector: np.ndarray, ids: Sequence[str]) -> dict[str, float]:
