@@ -69,6 +69,10 @@ class Settings:
     `supersede` (write path): a newer fact about the same subject and attribute with
       another value supersedes the older one (`form.supersede`); the two statements'
       cosine must be at least `supersede_similarity`.
+    `dedup` (write path): a fact that repeats an earlier one of the same speaker (the
+      same text once normalised, or a cosine of at least `dedup_similarity`) is not
+      kept: the earlier fact gains its turn as evidence and a mention; and search
+      returns a turn that repeats a better-ranked one once.
     `answer_facts` (write path): a short reply to another speaker's question also
       gives the fact "question + reply" (what "Galway, for now." answers).
     Context: `profile_share`: the share of the budget the stable profile prefix
@@ -98,6 +102,8 @@ class Settings:
     answer_facts: bool = True
     unnamed_query: bool = True
     supersede: bool = True
+    dedup: bool = True
+    dedup_similarity: float = 0.97
     supersede_similarity: float = 0.65
     prefer_present: bool = True
     rival_margin: float = 0.2

@@ -660,11 +660,18 @@ class Memory:
                 for e in found
             ], notes)  # fmt: skip
         ranked: dict[str, builtins.list[tuple[str, float]]] = {}
+        if filters.as_of is not None:  # a fact superseded after then held then
+            filters = dataclasses.replace(filters, statuses=(*filters.statuses, "superseded"))
         if strategy in ("hybrid", "bm25"):
             ranked["bm25"] = self.store.text_search(query, scope, filters, depth)
         vector = self._query_vector(dense_job, strategy == "dense", notes)
         if vector is not None:
             ranked["dense"] = self.store.vector_search(vector, scope, filters, depth)
+        if filters.as_of is not None:
+            ids = {i for found in ranked.values() for i, _ in found}
+            held = {r.id for r in self.store.get_many(list(ids), scope, shared=True)
+                    if layered.held(r, filters.as_of)}  # fmt: skip
+            ranked = {s: [(i, x) for i, x in found if i in held] for s, found in ranked.items()}
         fused = rrf(ranked)[offset : offset + k]
         records = {r.id: r for r in self.store.get_many([f[0] for f in fused], scope)}
         if self.settings.count_hits:
@@ -749,7 +756,8 @@ class Memory:
             ("relevant", [h.record for h in hits]),
             ("recent", tail),
         ]
-        context = assemble(sections, budget_tokens, token_counter or estimate_tokens)
+        until = {h.record.id: h.until for h in hits if h.until is not None}
+        context = assemble(sections, budget_tokens, token_counter or estimate_tokens, until)
         context.warnings = list(getattr(hits, "warnings", []))
         return context
 

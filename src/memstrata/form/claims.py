@@ -33,7 +33,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from memstrata.form.entities import entity_key, find_entities
+from memstrata.form.entities import common_word, entity_key
 
 __all__ = ["ASSERTING", "Claim", "answer_claim", "claims_of", "read_claim", "read_claims"]
 
@@ -71,7 +71,7 @@ _PARTICLE_VERBS = frozenset({"up", "out", "off", "back", "over"})
 _STOP_VALUE = frozenset(
     """and but because since so though although while which who that when where after before
     until unless if or last this next ago now for these those currently recently lately
-    anymore today yesterday tomorrow tonight every each at""".split()
+    anymore today yesterday tomorrow tonight every each at someday soon again""".split()
 )
 _ARTICLES = frozenset({"a", "an", "the", "my", "our", "some", "his", "her", "their", "new"})
 _LEADING = frozenset(
@@ -86,7 +86,7 @@ _PAST = re.compile(
     re.IGNORECASE,
 )
 _ENDED = re.compile(
-    r"\b(?:no\s+longer|(?:not|n't)\b.{0,60}\bany\s?more|no\s+more)\b", re.IGNORECASE
+    r"(?:\bno\s+longer|(?:\bnot\b|n['’]t\b).{0,60}\bany\s?more|\bno\s+more)\b", re.IGNORECASE
 )
 _HYPOTHETICAL = re.compile(
     r"\b(?:would\s+(?:love|like)|(?:thinking|thought|dream(?:ing)?|daydream(?:s|ing)?|"
@@ -227,11 +227,8 @@ def _subject(words: list[str], me: str) -> tuple[str, int, str | None] | None:
     k = 0
     while k < len(words) and k < 3 and words[k][:1].isupper() and words[k].isalpha():
         k += 1
-    if (
-        0 < k < len(words)
-        and words[k].islower()
-        and " ".join(words[:k]) in find_entities(" ".join(words[: k + 1]))
-    ):
+    named = 0 < k < len(words) and words[k].islower() and not common_word(words[0])
+    if named and not words[0].lower().endswith("ing"):  # "Setting up …" is no one
         return entity_key(" ".join(words[:k])), k, None
     return None
 
@@ -267,7 +264,7 @@ def read_claim(text: str, speaker: str | None) -> Claim | None:
     if not isinstance(text, str) or not text.strip() or text.rstrip().endswith("?"):
         return None
     words = _skip_leading(_WORD.findall(text[:600]))
-    me = entity_key(speaker) if speaker else "i"
+    me = (entity_key(speaker) if speaker else "") or "i"
     found = _subject(words, me)
     if found is None:
         # No subject before the verb ("Setting up the Fairphone took Alice all

@@ -27,7 +27,7 @@ import unicodedata
 from collections.abc import Collection
 from functools import lru_cache
 
-__all__ = ["entity_key", "find_entities"]
+__all__ = ["common_word", "entity_key", "find_entities"]
 
 _SUFFIX = re.compile(r"['’](?:s|ll|d|re|ve)$", re.IGNORECASE)
 _DOTTED = re.compile(r"(?:[A-Z]\.)+[A-Z]")
@@ -225,6 +225,13 @@ def find_entities(text: str, known: Collection[str] = ()) -> list[str]:
         if key and key not in out:
             out[key] = spelled.get(key, name)
     return list(out.values())
+
+
+def common_word(word: str) -> bool:
+    """Whether `word` is a function word, greeting or sentence starter: never a name
+    on its own ("The", "Hey", "Went")."""
+    low = word.lower()
+    return low in _STOP or low in _TIME
 
 
 def entity_key(name: str) -> str:

@@ -30,6 +30,7 @@ import numpy as np
 
 from memstrata.config import Settings
 from memstrata.evolve.topics import Topics
+from memstrata.form import dedup
 from memstrata.form import episodes as episode_policy
 from memstrata.form.claims import ASSERTING, Claim, answer_claim, claims_of, read_claims
 from memstrata.form.entities import entity_key, find_entities
@@ -213,6 +214,10 @@ SUPERSEDE_DEPTH = 20  # the nearest facts a new fact is checked against
 _FACTS = Filters(kinds=("fact",), derived=True)
 
 
+def _user(scope: Scope) -> tuple[str, str | None, str | None]:
+    return scope.namespace, scope.user_id, scope.agent_id
+
+
 def _decision(
     old: Record, new: Record, similarity: float, said: Sequence[Claim], threshold: float
 ) -> Decision | None:
@@ -368,16 +373,16 @@ class Former:
         if not made:
             return
         vectors = self._fact_vectors(made, turn_vectors)
+        unread = sum(1 for f in made if "claims" not in f.metadata)
+        if unread:
+            out.counts["facts_without_claims"] = unread
+        if self.settings.supersede or self.settings.dedup:
+            made, vectors = self._against_earlier(made, vectors, out)
         for fact, vector in zip(made, vectors):
             out.add(fact, vector)
             out.links.append((fact.id, fact.source_ids[0], "evidence", 1.0))
             for name in fact.entities:
                 out.links.append((fact.id, entity_link(fact.scope, entity_key(name)), "about", 1.0))
-        unread = sum(1 for f in made if "claims" not in f.metadata)
-        if unread:
-            out.counts["facts_without_claims"] = unread
-        if self.settings.supersede:
-            self._supersede(made, np.asarray(vectors, dtype=np.float32), out)
 
     def _fact_vectors(self, made: Sequence[Record], turns: dict[str, np.ndarray]) -> np.ndarray:
         """The facts' vectors: a reply read with its question is the mean of the two
@@ -407,39 +412,78 @@ class Former:
 
     # ------------------------------------------------------------ supersession
 
-    def _supersede(self, made: Sequence[Record], vectors: np.ndarray, out: Derived) -> None:
-        """Mark the earlier facts that the new ones supersede (`form.supersede`): the
-        nearest facts of the same user, stored or new in this add, are the candidates.
-        The old fact keeps its text and turn; it gets status "superseded", `valid_to`
-        (the new fact's valid time), a `supersedes` link and a history entry."""
-        threshold = self.settings.supersede_similarity
+    def _against_earlier(
+        self, made: list[Record], vectors: np.ndarray, out: Derived
+    ) -> tuple[list[Record], np.ndarray]:
+        """Each new fact against the nearest earlier facts of the same user (stored,
+        or new in this add): a duplicate (`form.dedup`) is not kept, and the earlier
+        fact gains its turn as evidence and a mention; an earlier fact that it
+        supersedes (`form.supersede`) keeps its text and turn and gets status
+        "superseded", `valid_to` (the new fact's valid time), a `supersedes` link and
+        a history entry. Returns the facts to keep and their vectors."""
+        keep: list[int] = []
+        merged: dict[str, Record] = {}  # earlier fact id -> its new state
         for i, fact in enumerate(made):
-            said = [c for c in claims_of(fact) if c.value and c.stance in CHANGING]
-            if not said:
-                continue
             s = fact.scope
             user = Scope(s.namespace, s.user_id, s.agent_id, None)
-            near = self.store.vector_search(vectors[i], user, _FACTS, SUPERSEDE_DEPTH)
-            scores = dict(near)
-            olds = [r for r in self.store.get_many(list(scores), user) if r.status == "active"]
-            for j in range(i):  # this add's earlier facts
-                if made[j].scope.user_id == s.user_id and made[j].scope.agent_id == s.agent_id:
+            scores = dict(self.store.vector_search(vectors[i], user, _FACTS, SUPERSEDE_DEPTH))
+            olds = [merged.get(r.id, r) for r in self.store.get_many(list(scores), user)
+                    if r.status == "active" and r.id not in out.superseded]  # fmt: skip
+            for j in keep:  # this add's earlier facts, for the same user
+                if _user(made[j].scope) == _user(s):
                     scores[made[j].id] = float(np.dot(vectors[i], vectors[j]))
                     olds.append(made[j])
-            for old in olds:
-                if old.id in out.superseded or old.id == fact.id:
-                    continue
-                decision = _decision(old, fact, scores[old.id], said, threshold)
-                if decision is None:
-                    continue
-                until = fact.valid_from or fact.occurred_at
-                note = {"by": fact.id, "turn": fact.source_ids[0], "at": until,
-                        "reason": decision.reason, "valid_to": old.valid_to}  # fmt: skip
-                fields = {"status": "superseded", "valid_to": until,
-                          "metadata": {**old.metadata, "superseded": note}}  # fmt: skip
-                out.changes.append((old.id, fields, "supersede", "active"))
-                out.superseded.add(old.id)
-                out.links.append((fact.id, old.id, "supersedes", 1.0))
+            twin = self.settings.dedup and next(
+                (o for o in olds if dedup.duplicate(o, fact, scores[o.id],
+                                                    self.settings.dedup_similarity)), None,
+            )  # fmt: skip
+            if twin:
+                self._merge(twin, fact, made, merged, out)
+                continue
+            keep.append(i)
+            if self.settings.supersede:
+                self._supersede(fact, olds, scores, out)
+        for old_id, record in merged.items():
+            if old_id not in {made[j].id for j in keep}:
+                fields = {"source_ids": record.source_ids, "metadata": record.metadata}
+                out.changes.append((old_id, fields, "merge", "active"))
+        return [made[j] for j in keep], vectors[keep] if keep else vectors[:0]
+
+    def _merge(
+        self, twin: Record, fact: Record, made: list[Record], merged: dict[str, Record],
+        out: Derived,
+    ) -> None:  # fmt: skip
+        """The earlier fact `twin` gains the duplicate `fact`'s turn as evidence."""
+        record = dedup.merged(twin, fact)
+        out.counts["facts_merged"] = out.counts.get("facts_merged", 0) + 1
+        out.links.append((twin.id, fact.source_ids[0], "evidence", 1.0))
+        for k, other in enumerate(made):
+            if other.id == twin.id:  # new in this add: changed before it is stored
+                made[k] = record
+                return
+        merged[twin.id] = record
+
+    def _supersede(
+        self, fact: Record, olds: Sequence[Record], scores: dict[str, float], out: Derived
+    ) -> None:
+        said = [c for c in claims_of(fact) if c.value and c.stance in CHANGING]
+        if not said:
+            return
+        for old in olds:
+            if old.id in out.superseded or old.id == fact.id:
+                continue
+            decision = _decision(old, fact, scores[old.id], said,
+                                 self.settings.supersede_similarity)  # fmt: skip
+            if decision is None:
+                continue
+            until = fact.valid_from or fact.occurred_at
+            note = {"by": fact.id, "turn": fact.source_ids[0], "at": until,
+                    "reason": decision.reason, "valid_to": old.valid_to}  # fmt: skip
+            fields = {"status": "superseded", "valid_to": until,
+                      "metadata": {**old.metadata, "superseded": note}}  # fmt: skip
+            out.changes.append((old.id, fields, "supersede", "active"))
+            out.superseded.add(old.id)
+            out.links.append((fact.id, old.id, "supersedes", 1.0))
 
     # --------------------------------------------------------------- profiles
 

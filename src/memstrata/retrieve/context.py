@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -70,11 +70,22 @@ SECTION_TITLES = {
 }
 
 
-def render_line(record: Record) -> str:
+_MONTHS = ("January", "February", "March", "April", "May", "June", "July", "August",
+           "September", "October", "November", "December")  # fmt: skip
+
+
+def until_note(stored: str) -> str:
+    """ "(until 3 March 2025)": when what a line says stopped being true."""
+    moment = parse_stored_time(stored)
+    return f"(until {moment.day} {_MONTHS[moment.month - 1]} {moment.year})"
+
+
+def render_line(record: Record, until: str | None = None) -> str:
     """`- [2023-05-08] Caroline: I went to the support group yesterday (7 May 2023).`
     Relative times are followed by the date they meant, resolved against the
-    memory's own date; a profile is its text. A memory's own line breaks become
-    spaces, so that each memory stays one line of the block."""
+    memory's own date; a profile is its text; `until` (a newer fact superseded what
+    it says) ends the line with "(until 3 March 2025)". A memory's own line breaks
+    become spaces, so that each memory stays one line of the block."""
     text = " ".join(record.text.splitlines())
     if record.kind == "profile":
         return f"- {text}"
@@ -82,17 +93,20 @@ def render_line(record: Record) -> str:
         with contextlib.suppress(ValueError):
             text = annotate(text, find_times(text, parse_stored_time(record.occurred_at)))
     who = f"{record.speaker}: " if record.speaker and record.kind == "event" else ""
-    return f"- [{record.occurred_at[:10]}] {who}{text}"
+    note = f" {until_note(until)}" if until else ""
+    return f"- [{record.occurred_at[:10]}] {who}{text}{note}"
 
 
 def assemble(
     sections: Sequence[tuple[str, Sequence[Record]] | tuple[str, Sequence[Record], int]],
     budget_tokens: int,
     count: TokenCounter = estimate_tokens,
+    until: Mapping[str, str] | None = None,
 ) -> Context:
     """Fill the budget section by section, lines in the order given; a record already
     placed is not repeated; a line that does not fit is skipped (a shorter one after
-    it may still fit). A section may carry a cap: the tokens it may use at most."""
+    it may still fit). A section may carry a cap: the tokens it may use at most.
+    `until`: for records that a newer fact superseded, when (see `render_line`)."""
     lines: list[str] = []
     parts: list[ContextPart] = []
     used = 0
@@ -105,7 +119,7 @@ def assemble(
         for record in records:
             if record.id in seen:
                 continue
-            line = render_line(record)
+            line = render_line(record, (until or {}).get(record.id))
             cost = count(line + "\n") + (0 if titled else title_cost)
             if used + cost > limit:
                 continue

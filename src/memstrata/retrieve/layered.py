@@ -35,6 +35,7 @@ import numpy as np
 from memstrata.config import Settings
 from memstrata.evolve import salience as salience_policy
 from memstrata.evolve.topics import Topics
+from memstrata.form import dedup
 from memstrata.form.claims import Claim, claims_of, read_claims
 from memstrata.form.entities import entity_key
 from memstrata.form.formation import scope_key
@@ -116,7 +117,7 @@ def search(
             evidence.ranks["bm25"] = {"rank": rank, "score": score}
     for rank, (rid, score) in enumerate(vector_hits, start=1):
         record = records.get(rid)
-        if record is None or not _held(record, filters.as_of):
+        if record is None or not held(record, filters.as_of):
             continue
         if derived(record):
             pending.setdefault(record.source_ids[0], []).append((rank, score, record))
@@ -168,10 +169,29 @@ def search(
         _prefer_present(units, info, settings.rival_margin)
     elif settings.prefer_present and (later := present.named_before(query)):
         _prefer_present(units, info, settings.rival_margin, later)
-    return sorted(units.values(), key=lambda e: (-e.score, e.record.id))[:k]
+    ordered = sorted(units.values(), key=lambda e: (-e.score, e.record.id))
+    return _once(ordered, k) if settings.dedup else ordered[:k]
 
 
-def _held(record: Record, as_of: str | None) -> bool:
+def _once(ordered: Sequence[Evidence], k: int) -> list[Evidence]:
+    """The first `k` with a repeated turn (the same speaker and text once normalised)
+    left out after its best-ranked copy, which counts the copies in its sources."""
+    out: list[Evidence] = []
+    seen: dict[tuple[str | None, str], Evidence] = {}
+    for e in ordered:
+        key = (e.record.speaker, dedup.normalised(e.record.text))
+        first = seen.get(key)
+        if first is not None:
+            count = first.ranks.setdefault("duplicates", {"count": 0.0})
+            count["count"] += 1
+            continue
+        if len(out) < k:
+            seen[key] = e
+            out.append(e)
+    return out
+
+
+def held(record: Record, as_of: str | None) -> bool:
     """Whether the record held at `as_of` (now, when None): a superseded fact held
     until its `valid_to`."""
     if record.status != "superseded":
