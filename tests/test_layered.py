@@ -116,7 +116,8 @@ def test_time_in_the_question_prefers_memories_from_then(db_path: Path) -> None:
     now = datetime.now(timezone.utc)
     text = "we talked about the garden plans"
     for boost in (0.1, 0.0):
-        with Memory(db_path.with_name(f"t{boost}.db"), embedder="hash", time_boost=boost) as m:
+        with Memory(db_path.with_name(f"t{boost}.db"), embedder="hash", time_boost=boost,
+                    dedup=False) as m:  # fmt: skip
             [old] = m.add(text, user_id="u", occurred_at=format_time(now - timedelta(days=90)))
             [recent] = m.add(text, user_id="u", occurred_at=format_time(now - timedelta(days=1)))
             hits = m.search("what did we discuss about the garden yesterday?", user_id="u")
@@ -127,7 +128,8 @@ def test_time_in_the_question_prefers_memories_from_then(db_path: Path) -> None:
                 assert [h.record.id for h in hits] == [old.id, recent.id]
 
 
-def test_filters_and_paging_hold_in_layered_search(memory: Memory) -> None:
+def test_filters_and_paging_hold_in_layered_search(db_path: Path) -> None:
+    memory = Memory(db_path, embedder="hash", dedup=False)
     memory.add(FILLER, user_id="u", occurred_at="2023-01-01T00:00:00Z")
     memory.add(FILLER[:3], user_id="u", occurred_at="2024-01-01T00:00:00Z")
     memory.add(FILLER, user_id="other")
@@ -136,6 +138,18 @@ def test_filters_and_paging_hold_in_layered_search(memory: Memory) -> None:
     assert {h.record.scope.user_id for h in every} == {"u"}
     late = memory.search("harbour bakery tickets", user_id="u", since="2023-06-01T00:00:00Z")
     assert {h.record.occurred_at[:4] for h in late} == {"2024"}
+    first = memory.search("harbour bakery tickets", user_id="u", k=4)
+    second = memory.search("harbour bakery tickets", user_id="u", k=4, offset=4)
+    assert [h.record.id for h in first + second] == [h.record.id for h in every[:8]]
+    memory.close()
+
+
+def test_a_repeated_turn_is_one_hit(memory: Memory) -> None:
+    memory.add(FILLER, user_id="u", occurred_at="2023-01-01T00:00:00Z")
+    memory.add(FILLER[:3], user_id="u", occurred_at="2024-01-01T00:00:00Z")
+    every = memory.search("harbour bakery tickets", user_id="u", k=20)
+    assert sorted(h.record.text for h in every) == sorted(FILLER)
+    assert sum(h.sources.get("duplicates", {}).get("count", 0) for h in every) == 3
     first = memory.search("harbour bakery tickets", user_id="u", k=4)
     second = memory.search("harbour bakery tickets", user_id="u", k=4, offset=4)
     assert [h.record.id for h in first + second] == [h.record.id for h in every[:8]]

@@ -76,7 +76,8 @@ def test_a_killed_processs_unformed_turns_are_formed_by_the_next_one(
         assert m.stats(namespace="other")["pending_formation"] == 0
     stuck_child.send_signal(signal.SIGKILL)
     stuck_child.wait(30)
-    with Memory(db_path, embedder="hash", background_formation=True) as m:
+    # (dedup off: both sessions say the same, and each is to be formed once)
+    with Memory(db_path, embedder="hash", background_formation=True, dedup=False) as m:
         assert m.flush(timeout=30)
         facts = _facts(m)
         episodes = m.list(user_id="u", kinds=["episode"]).records

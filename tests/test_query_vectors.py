@@ -152,10 +152,10 @@ def test_the_service_prefetches_the_queries_that_will_be_embedded(
 ) -> None:
     with Memory(db_path, embedder=recording) as memory:
         before = len(recording.texts())
-        service.prepare(memory, "search", {"query": "by text only", "strategy": "bm25"})
-        service.prepare(memory, "add", {"messages": "not a query"})
-        service.prepare(memory, "search", {"query": "a search"})
-        service.prepare(memory, "context", {"query": "a context"})
+        service.prepare(memory, "default", "search", {"query": "by text only", "strategy": "bm25"})
+        service.prepare(memory, "default", "add", {"messages": "not a query"})
+        service.prepare(memory, "default", "search", {"query": "a search"})
+        service.prepare(memory, "default", "context", {"query": "a context"})
         memory._queries.submit("a context").result(5)  # the last one asked for is done
     assert recording.texts()[before:] == ["a search", "a context"]
 

@@ -126,4 +126,4 @@ def test_turns_near_the_calendar_ends_are_formed(memory: Memory) -> None:
     for fact in facts:
         assert fact.valid_from is not None and fact.valid_to is not None
         assert parse_stored_time(fact.valid_from) < parse_stored_time(fact.valid_to)
-    assert not memory.stats()["counters"]
+    assert set(memory.stats()["counters"]) <= {"facts_without_claims"}  # no failure

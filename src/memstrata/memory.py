@@ -445,29 +445,30 @@ class Memory:
         its facts, the episode summaries that quote it, the profiles that hold those
         facts, recursively; a fact that one of them superseded is current again.
         Callers run it in the transaction of the change itself."""
-        todo, seen = [record_id], {record_id}
+        todo, found = [record_id], [record_id]
         while todo:
             carriers = self.store.linked(todo, "evidence", reverse=True)
-            todo = [d for ds in carriers.values() for d in ds if d not in seen]
-            seen.update(todo)
-            for derived_id in todo:
-                try:
-                    if purge:
-                        self.store.purge(derived_id, Scope(namespace),
-                                         actor="formation")  # fmt: skip
-                    else:
-                        self.store.revise(derived_id, Scope(namespace),
-                                          lambda _: {"status": "deleted"}, None, op="delete",
-                                          expected_version=None, actor="formation")  # fmt: skip
-                except NotFound:
-                    continue  # gone already (deleted: a purge still erases it)
-        self._restore_superseded(sorted(seen), namespace)
+            todo = [d for ds in carriers.values() for d in ds if d not in found]
+            found.extend(dict.fromkeys(todo))
+        superseded = self.store.linked(found, "supersedes")  # before a purge erases links
+        for derived_id in found[1:]:
+            try:
+                if purge:
+                    self.store.purge(derived_id, Scope(namespace), actor="formation")
+                else:
+                    self.store.revise(derived_id, Scope(namespace),
+                                      lambda _: {"status": "deleted"}, None, op="delete",
+                                      expected_version=None, actor="formation")  # fmt: skip
+            except NotFound:
+                continue  # gone already (deleted: a purge still erases it)
+        self._restore_superseded(superseded, namespace)
 
-    def _restore_superseded(self, gone: Sequence[str], namespace: str) -> None:
-        """The facts that the `gone` records had superseded become current again
-        (status active, their `valid_to` as before), each change in history."""
+    def _restore_superseded(self, superseded: Mapping[str, Sequence[str]], namespace: str) -> None:
+        """The facts that gone records had superseded (`superseded`: gone id -> the
+        facts it superseded) become current again (status active, their `valid_to`
+        as before), each change in history."""
         scope = Scope(namespace)
-        for by, olds in self.store.linked(list(gone), "supersedes").items():
+        for by, olds in superseded.items():
             for old in self.store.get_many(olds, scope):
                 note = old.metadata.get("superseded")
                 if old.status != "superseded" or not isinstance(note, dict) or note.get("by") != by:
@@ -644,7 +645,8 @@ class Memory:
         dense_job = None
         if strategy != "bm25":
             # The query's embedding runs beside the full-text query (both release the GIL).
-            dense_job = self._queries.submit(self._dense_text(query, scope))
+            text = self._dense_text(query, scope) if strategy == "layered" else query
+            dense_job = self._queries.submit(text)
         notes: builtins.list[str] = []
         if strategy == "layered":
             info = analyse(query)
@@ -684,6 +686,7 @@ class Memory:
         return Hits(hits, notes)
 
     def _dense_text(self, query: str, scope: Scope) -> str:
+        """What the layered search embeds for `query` (see `unnamed`)."""
         if not self.settings.unnamed_query:
             return query
         return unnamed(query, self.store.speakers(Scope(scope.namespace, scope.user_id)))
@@ -750,6 +753,8 @@ class Memory:
             )  # fmt: skip
             tail = list(reversed(page.records))
         prefix = self._profiles(namespace, user_id, agent_id)
+        if when is not None:  # a profile holds what is true now: only one made by then
+            prefix = [p for p in prefix if p.occurred_at <= when]
         cap = int(budget_tokens * self.settings.profile_share)
         sections: builtins.list[Any] = [
             ("profile", prefix, cap),
@@ -786,8 +791,9 @@ class Memory:
         return self.embedder.embed(texts)
 
     def prefetch(
-        self, query: Any, *, namespace: str = "default", user_id: str | None = None
-    ) -> None:
+        self, query: Any, *, namespace: str = "default", user_id: str | None = None,
+        strategy: str = "layered",
+    ) -> None:  # fmt: skip
         """Start embedding `query` now, so that a search (or context) for it soon
         after finds its vector ready: a server calls this while the search waits for
         its turn. A query the search would refuse is left for it to refuse; a long
@@ -804,7 +810,7 @@ class Memory:
                 scope = make_scope(namespace, user_id, None, None)
             except InvalidInput:
                 return
-            self._queries.submit(self._dense_text(query, scope))
+            self._queries.submit(self._dense_text(query, scope) if strategy == "layered" else query)
 
     # ------------------------------------------------------------ maintenance
 

@@ -104,9 +104,10 @@ def prepare(memory: Memory, namespace: str, verb: str, args: Mapping[str, Any]) 
     """What can start before the call gets its turn: the query's vector, for a
     search or context that will use one."""
     if verb in ("search", "context") and args.get("strategy") != "bm25":
-        user = args.get("user_id")
+        user, strategy = args.get("user_id"), args.get("strategy")
         memory.prefetch(args.get("query"), namespace=namespace,
-                        user_id=user if isinstance(user, str) else None)  # fmt: skip
+                        user_id=user if isinstance(user, str) else None,
+                        strategy=strategy if isinstance(strategy, str) else "layered")  # fmt: skip
 
 
 # Verbs that return a list answer with an object holding it under this key.

@@ -1,0 +1,148 @@
+"""Facts that supersede older facts, `as_of`, duplicates merged, through `Memory`
+with the real packaged model (the decisions need real sentence vectors)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from memstrata import InvalidInput, Memory, Record
+
+pytestmark = pytest.mark.model
+
+JAN, FEB, MAR = "2025-01-10T10:00:00Z", "2025-02-10T10:00:00Z", "2025-03-10T10:00:00Z"
+
+
+@pytest.fixture
+def m(tmp_path: Path) -> Iterator[Memory]:
+    with Memory(tmp_path / "m.db") as memory:
+        yield memory
+
+
+def say(m: Memory, text: str, at: str, session: str, **kw: Any) -> Record:
+    [record] = m.add([{"content": text, "name": "Alice", "occurred_at": at}],
+                     user_id="alice", session_id=session, **kw)  # fmt: skip
+    return record
+
+
+def facts(m: Memory, status: str) -> list[Record]:
+    return m.list(user_id="alice", kinds=["fact"], statuses=[status]).records
+
+
+def moved(m: Memory) -> tuple[Record, Record, Record]:
+    lisbon = say(m, "I live in Lisbon.", JAN, "s1")
+    sister = say(m, "My sister lives in Oslo.", FEB, "s2")
+    porto = say(m, "I moved to Porto last week.", MAR, "s3")
+    return lisbon, sister, porto
+
+
+def test_a_newer_value_supersedes_the_older_and_history_says_why(m: Memory) -> None:
+    lisbon, _, porto = moved(m)
+    [old] = facts(m, "superseded")
+    assert old.source_ids == [lisbon.id] and "Lisbon" in old.text
+    assert old.valid_to is not None and old.valid_to[:10] == "2025-03-03"  # "last week"
+    note = old.metadata["superseded"]
+    assert note["turn"] == porto.id and "'Lisbon' -> 'Porto'" in note["reason"]
+    ops = [h.op for h in m.history(old.id, user_id="alice")]
+    assert ops == ["add", "supersede"]
+    # The turn itself stays as stored; the sister's city supersedes nothing.
+    assert m.get(lisbon.id, user_id="alice").status == "active"
+    assert all("Oslo" not in f.text for f in facts(m, "superseded"))
+
+
+def test_search_prefers_the_present_and_finds_the_past(m: Memory) -> None:
+    lisbon, _, porto = moved(m)
+    now = m.search("Where does alice live now?", user_id="alice", k=3)
+    assert [h.record.id for h in now][:2] == [porto.id, lisbon.id]
+    assert now[1].until is not None and now[0].until is None
+    before = m.search("Where did alice live before Porto?", user_id="alice", k=3)
+    assert before[0].record.id == lisbon.id
+    then = m.search("Where did alice live?", user_id="alice", k=3, as_of=FEB)
+    assert porto.id not in [h.record.id for h in then]
+    assert then[0].record.id == lisbon.id and then[0].until is None  # it held then
+
+
+def test_context_marks_what_stopped_being_true(m: Memory) -> None:
+    moved(m)
+    text = m.context("Where does alice live?", user_id="alice", budget_tokens=300).text
+    lisbon_line = next(line for line in text.splitlines() if "Lisbon" in line)
+    assert lisbon_line.endswith("(until 3 March 2025)")
+    assert text.index("Porto") < text.index("Lisbon")
+    old = m.context("Where does alice live?", user_id="alice", budget_tokens=300, as_of=FEB)
+    assert "Porto" not in old.text and "(until" not in old.text
+
+
+def test_deleting_the_newer_fact_restores_the_older(m: Memory) -> None:
+    _, _, porto = moved(m)
+    m.delete(porto.id, user_id="alice")
+    assert facts(m, "superseded") == []
+    lisbon = next(f for f in facts(m, "active") if "Lisbon" in f.text)
+    assert lisbon.valid_to is None and "superseded" not in lisbon.metadata
+    assert [h.op for h in m.history(lisbon.id, user_id="alice")][-1] == "restore"
+    assert m.search("Where does alice live now?", user_id="alice", k=1)[0].until is None
+
+
+def test_purging_the_newer_turn_restores_the_older_too(m: Memory) -> None:
+    _, _, porto = moved(m)
+    m.purge(porto.id, user_id="alice")
+    assert facts(m, "superseded") == []
+
+
+def test_events_and_other_people_never_supersede(m: Memory) -> None:
+    say(m, "I watched a documentary about whales last night.", JAN, "s1")
+    say(m, "I watched a documentary about sharks last night.", FEB, "s2")
+    say(m, "My brother works as a nurse.", JAN, "s3")
+    say(m, "I work as a chef.", FEB, "s4")
+    say(m, "I might move to Kyoto someday.", MAR, "s5")
+    assert facts(m, "superseded") == []
+
+
+def test_the_same_statement_three_times_is_one_fact_and_one_hit(m: Memory) -> None:
+    turns = [say(m, "I adopted a beagle named Rex. He loves the park.", at, f"s{i}")
+             for i, at in enumerate((JAN, FEB, MAR))]  # fmt: skip
+    [rex] = [f for f in facts(m, "active") if "Rex" in f.text]
+    assert rex.source_ids == [t.id for t in turns]
+    assert rex.metadata["mentions"] == 3 and rex.metadata["last_seen"].startswith("2025-03-10")
+    hits = m.search("what dog does alice have?", user_id="alice", k=5)
+    assert sum("beagle" in h.record.text for h in hits) == 1
+    assert hits[0].sources["duplicates"]["count"] == 2
+    # Every turn is kept as stored; deleting one that repeats leaves the fact.
+    assert all(m.get(t.id, user_id="alice").status == "active" for t in turns)
+    assert m.stats(user_id="alice")["counters"]["facts_merged"] == 4  # 2 statements, twice
+
+
+def test_switches_turn_each_mechanism_off(tmp_path: Path) -> None:
+    with Memory(tmp_path / "off.db", settings={"supersede": False, "dedup": False}) as m:
+        moved(m)
+        say(m, "I adopted a beagle named Rex. He loves the park.", JAN, "s8")
+        say(m, "I adopted a beagle named Rex. He loves the park.", FEB, "s9")
+        assert facts(m, "superseded") == []
+        assert sum("Rex" in f.text for f in facts(m, "active")) == 2
+
+
+def test_unreadable_statements_stay_ordinary_facts_and_are_counted(m: Memory) -> None:
+    say(m, "Lots of rain lately. The garden loves it, honestly.", JAN, "s1")
+    assert facts(m, "active")
+    assert m.stats(user_id="alice")["counters"]["facts_without_claims"] >= 1
+
+
+def test_a_bad_as_of_is_refused_and_nothing_is_lost(m: Memory) -> None:
+    moved(m)
+    for bad in ("soon", 42, "2025-13-01"):
+        with pytest.raises(InvalidInput, match="as_of"):
+            m.search("where?", user_id="alice", as_of=bad)
+        with pytest.raises(InvalidInput, match="as_of"):
+            m.context("where?", user_id="alice", as_of=bad)
+    assert len(m.list(user_id="alice", kinds=["event"]).records) == 3
+
+
+def test_as_of_for_flat_strategies_counts_what_held_then(m: Memory) -> None:
+    moved(m)
+    for strategy in ("hybrid", "dense"):
+        hits = m.search("Lisbon", user_id="alice", kinds=["fact"], strategy=strategy, as_of=FEB)
+        assert any("Lisbon" in h.record.text for h in hits)  # superseded later: held then
+        now = m.search("Lisbon", user_id="alice", kinds=["fact"], strategy=strategy)
+        assert not any("Lisbon" in h.record.text for h in now)
