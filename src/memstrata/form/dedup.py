@@ -20,6 +20,7 @@ from memstrata.types import Record
 __all__ = ["SIMILARITY", "duplicate", "merged", "normalised"]
 
 SIMILARITY = 0.97
+_SAME_TEXT_FLOOR = 0.5
 _NON_WORD = re.compile(r"[^\w]+")
 
 
@@ -29,9 +30,11 @@ def normalised(text: str) -> str:
     >>> normalised("  I LOVE  pottery!! ")
     'i love pottery'
     """
-    folded = unicodedata.normalize("NFKD", text.casefold())
-    plain = "".join(c for c in folded if not unicodedata.combining(c))
-    return _NON_WORD.sub(" ", plain).strip()
+    folded = text.casefold()
+    if not folded.isascii():
+        folded = unicodedata.normalize("NFKD", folded)
+        folded = "".join(c for c in folded if not unicodedata.combining(c))
+    return _NON_WORD.sub(" ", folded).strip()
 
 
 def duplicate(
@@ -42,8 +45,11 @@ def duplicate(
         return False
     if set(new.source_ids) <= set(earlier.source_ids):
         return False  # the same turn: not a repeat
-    same = normalised(earlier.text) == normalised(new.text)
-    return same or similarity >= threshold
+    if similarity >= threshold:
+        return True
+    # The same words always embed alike: texts that differ only in case, accents or
+    # punctuation are far above this, so below it the texts are not compared.
+    return similarity >= _SAME_TEXT_FLOOR and normalised(earlier.text) == normalised(new.text)
 
 
 def merged(earlier: Record, new: Record) -> Record:

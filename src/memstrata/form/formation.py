@@ -429,10 +429,12 @@ class Former:
             scores = dict(self.store.vector_search(vectors[i], user, _FACTS, SUPERSEDE_DEPTH))
             olds = [merged.get(r.id, r) for r in self.store.get_many(list(scores), user)
                     if r.status == "active" and r.id not in out.superseded]  # fmt: skip
-            for j in keep:  # this add's earlier facts, for the same user
-                if _user(made[j].scope) == _user(s):
-                    scores[made[j].id] = float(np.dot(vectors[i], vectors[j]))
-                    olds.append(made[j])
+            mine = [j for j in keep if _user(made[j].scope) == _user(s)]
+            if mine:  # this add's earlier facts, for the same user: the nearest
+                sims = vectors[mine] @ vectors[i]
+                for n in np.argsort(-sims)[:SUPERSEDE_DEPTH]:
+                    scores[made[mine[n]].id] = float(sims[n])
+                    olds.append(made[mine[n]])
             twin = self.settings.dedup and next(
                 (o for o in olds if dedup.duplicate(o, fact, scores[o.id],
                                                     self.settings.dedup_similarity)), None,
