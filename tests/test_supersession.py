@@ -146,3 +146,17 @@ def test_as_of_for_flat_strategies_counts_what_held_then(m: Memory) -> None:
         assert any("Lisbon" in h.record.text for h in hits)  # superseded later: held then
         now = m.search("Lisbon", user_id="alice", kinds=["fact"], strategy=strategy)
         assert not any("Lisbon" in h.record.text for h in now)
+
+
+def test_a_profile_shows_current_values_and_keeps_the_old_in_history(m: Memory) -> None:
+    say(m, "I live in Lisbon.", JAN, "s1")
+    say(m, "I work as a nurse at the city hospital.", JAN, "s2")
+    say(m, "My favourite food is grilled sardines.", FEB, "s3")
+    before = m.list(user_id="alice", kinds=["profile"]).records
+    assert any("Lisbon" in p.text for p in before)
+    say(m, "I moved to Porto last week.", MAR, "s4")
+    [profile] = [p for p in m.list(user_id="alice", kinds=["profile"]).records
+                 if p.metadata.get("entity") == "alice"]  # fmt: skip
+    assert "Porto" in profile.text and "Lisbon" not in profile.text
+    older = [h.before for h in m.history(profile.id, user_id="alice") if h.before]
+    assert any("Lisbon" in str(b.get("text")) for b in older)
