@@ -30,15 +30,14 @@ import numpy as np
 
 from memstrata.config import Settings
 from memstrata.evolve.topics import Topics
-from memstrata.form import dedup
 from memstrata.form import episodes as episode_policy
-from memstrata.form.claims import ASSERTING, Claim, answer_claim, claims_of, read_claims
+from memstrata.form import settle
+from memstrata.form.claims import answer_claim, read_claims
 from memstrata.form.entities import entity_key, find_entities
 from memstrata.form.statements import statements
-from memstrata.form.supersede import Decision, Said, decide
 from memstrata.form.times import TimeMention, annotate, find_times
 from memstrata.ids import day_end, day_start, new_id, now, parse_stored_time
-from memstrata.store.base import Filters, Link
+from memstrata.store.base import Link
 from memstrata.store.derived_state import Change
 from memstrata.types import Record, Scope
 
@@ -209,33 +208,6 @@ def links_for(records: Sequence[Record]) -> list[Link]:
     return links
 
 
-CHANGING = ASSERTING | {"ended"}  # claims that may supersede an older one
-SUPERSEDE_DEPTH = 20  # the nearest facts a new fact is checked against
-_FACTS = Filters(kinds=("fact",), derived=True)
-
-
-def _user(scope: Scope) -> tuple[str, str | None, str | None]:
-    return scope.namespace, scope.user_id, scope.agent_id
-
-
-def _decision(
-    old: Record, new: Record, similarity: float, said: Sequence[Claim], threshold: float
-) -> Decision | None:
-    """The first decision by which `new` supersedes `old` (over their claims)."""
-    if old.kind != "fact" or not old.source_ids or old.source_ids == new.source_ids:
-        return None
-    for before in claims_of(old):
-        for claim in said:
-            older, newer = (
-                Said(old.id, before, old.occurred_at),
-                Said(new.id, claim, new.occurred_at),
-            )
-            decision = decide(older, newer, similarity, threshold)
-            if decision.supersedes:
-                return decision
-    return None
-
-
 def _asks(prior: Record, event: Record) -> bool:
     """Whether `prior` is another speaker's turn that ends with a question."""
     other = prior.speaker != event.speaker or prior.role != event.role
@@ -377,7 +349,13 @@ class Former:
         if unread:
             out.counts["facts_without_claims"] = unread
         if self.settings.supersede or self.settings.dedup:
-            made, vectors = self._against_earlier(made, vectors, out)
+            settled = settle.against_earlier(self.store, self.settings, made, vectors)
+            made, vectors = settled.facts, settled.vectors
+            out.changes += settled.changes
+            out.links += settled.links
+            out.superseded |= settled.superseded
+            if settled.merged:
+                out.counts["facts_merged"] = settled.merged
         for fact, vector in zip(made, vectors):
             out.add(fact, vector)
             out.links.append((fact.id, fact.source_ids[0], "evidence", 1.0))
@@ -411,81 +389,6 @@ class Former:
         return np.stack([v for v in out if v is not None]).astype(np.float32)
 
     # ------------------------------------------------------------ supersession
-
-    def _against_earlier(
-        self, made: list[Record], vectors: np.ndarray, out: Derived
-    ) -> tuple[list[Record], np.ndarray]:
-        """Each new fact against the nearest earlier facts of the same user (stored,
-        or new in this add): a duplicate (`form.dedup`) is not kept, and the earlier
-        fact gains its turn as evidence and a mention; an earlier fact that it
-        supersedes (`form.supersede`) keeps its text and turn and gets status
-        "superseded", `valid_to` (the new fact's valid time), a `supersedes` link and
-        a history entry. Returns the facts to keep and their vectors."""
-        keep: list[int] = []
-        merged: dict[str, Record] = {}  # earlier fact id -> its new state
-        for i, fact in enumerate(made):
-            s = fact.scope
-            user = Scope(s.namespace, s.user_id, s.agent_id, None)
-            scores = dict(self.store.vector_search(vectors[i], user, _FACTS, SUPERSEDE_DEPTH))
-            olds = [merged.get(r.id, r) for r in self.store.get_many(list(scores), user)
-                    if r.status == "active" and r.id not in out.superseded]  # fmt: skip
-            mine = [j for j in keep if _user(made[j].scope) == _user(s)]
-            if mine:  # this add's earlier facts, for the same user: the nearest
-                sims = vectors[mine] @ vectors[i]
-                for n in np.argsort(-sims)[:SUPERSEDE_DEPTH]:
-                    scores[made[mine[n]].id] = float(sims[n])
-                    olds.append(made[mine[n]])
-            twin = self.settings.dedup and next(
-                (o for o in olds if dedup.duplicate(o, fact, scores[o.id],
-                                                    self.settings.dedup_similarity)), None,
-            )  # fmt: skip
-            if twin:
-                self._merge(twin, fact, made, merged, out)
-                continue
-            keep.append(i)
-            if self.settings.supersede:
-                self._supersede(fact, olds, scores, out)
-        for old_id, record in merged.items():
-            if old_id not in {made[j].id for j in keep}:
-                fields = {"source_ids": record.source_ids, "metadata": record.metadata}
-                out.changes.append((old_id, fields, "merge", "active"))
-        return [made[j] for j in keep], vectors[keep] if keep else vectors[:0]
-
-    def _merge(
-        self, twin: Record, fact: Record, made: list[Record], merged: dict[str, Record],
-        out: Derived,
-    ) -> None:  # fmt: skip
-        """The earlier fact `twin` gains the duplicate `fact`'s turn as evidence."""
-        record = dedup.merged(twin, fact)
-        out.counts["facts_merged"] = out.counts.get("facts_merged", 0) + 1
-        out.links.append((twin.id, fact.source_ids[0], "evidence", 1.0))
-        for k, other in enumerate(made):
-            if other.id == twin.id:  # new in this add: changed before it is stored
-                made[k] = record
-                return
-        merged[twin.id] = record
-
-    def _supersede(
-        self, fact: Record, olds: Sequence[Record], scores: dict[str, float], out: Derived
-    ) -> None:
-        said = [c for c in claims_of(fact) if c.value and c.stance in CHANGING]
-        if not said:
-            return
-        for old in olds:
-            if old.id in out.superseded or old.id == fact.id:
-                continue
-            decision = _decision(old, fact, scores[old.id], said,
-                                 self.settings.supersede_similarity)  # fmt: skip
-            if decision is None:
-                continue
-            until = fact.valid_from or fact.occurred_at
-            note = {"by": fact.id, "turn": fact.source_ids[0], "at": until,
-                    "reason": decision.reason, "valid_to": old.valid_to}  # fmt: skip
-            fields = {"status": "superseded", "valid_to": until,
-                      "metadata": {**old.metadata, "superseded": note}}  # fmt: skip
-            out.changes.append((old.id, fields, "supersede", "active"))
-            out.superseded.add(old.id)
-            out.links.append((fact.id, old.id, "supersedes", 1.0))
 
     # --------------------------------------------------------------- profiles
 
