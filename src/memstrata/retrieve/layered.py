@@ -262,7 +262,7 @@ def _prefer_present(
     """The best-matching statements of the person asked about, newest first (see
     `present`); with `later` (the words of a "before X" question's X), those said
     before the first turn that names X, newest first."""
-    top = sorted(units.values(), key=lambda e: -e.score)[: present.RIVALS_FROM]
+    top = sorted(units.values(), key=lambda e: -e.score)[: present.RIVALS_FROM * 2]
     speakers = {entity_key(e.record.speaker) for e in top if e.record.speaker}
     named = frozenset(s for s in speakers if names_match([s], info.words))
     candidates = [

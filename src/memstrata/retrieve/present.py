@@ -11,8 +11,9 @@ Only a memory whose statement is about the person asked about (or its speaker, w
 the question names no one) and asserts a value ("state" or "change", see
 `form.claims`) is a rival: "my sister lives in Oslo", "back when I lived in Lyon" and
 "I might move to Kyoto" do not move up. The rivals take the best places, newest
-first, and the others follow in their order: the places themselves (and so which
-of the top `RIVALS_FROM` are in the top k) do not change.
+first, and the others follow in their order: the places themselves do not change.
+A "before X" question looks twice as deep (what came before X may rank lower than
+what names X) and counts back from the first turn that names X.
 """
 
 from __future__ import annotations
@@ -93,12 +94,13 @@ def order(
     best places, newest first, and the others follow in their order; with `before`,
     only those said before it are rivals (the value before a later one). An empty
     dict when there is nothing to reorder."""
-    ranked = sorted(candidates, key=lambda c: -c.score)[:RIVALS_FROM]
-    if not ranked:
+    # What came before a later value may rank lower than what names that value.
+    ranked = sorted(candidates, key=lambda c: -c.score)[: RIVALS_FROM * (1 + (before is not None))]
+    pool = [c for c in ranked if before is None or c.at < before]
+    if not pool:
         return {}
-    floor = max(c.match for c in ranked) - margin
-    rivals = [c for c in ranked if c.match >= floor and rival(c, subjects)
-              and (before is None or c.at < before)]  # fmt: skip
+    floor = max(c.match for c in pool) - margin
+    rivals = [c for c in pool if c.match >= floor and rival(c, subjects)]
     if not rivals:
         return {}
     newest = sorted(rivals, key=lambda c: (c.at, c.score), reverse=True)
