@@ -52,6 +52,7 @@ TIME_DEPTH = 50  # memories taken from a time range the query names
 POOL = 120  # evidence kept after the combined score, for boosts and neighbours
 SPREAD_FROM = 50  # the best evidence that passes score to its neighbours
 EVIDENCE_KINDS = ("event", "fact", "insight")
+_SOURCES_PER_FACT = 8  # the turns a repeated fact scores for, at most
 _BEST_EPISODES = 2
 _BEST_TOPICS = 2
 
@@ -119,8 +120,9 @@ def search(
         record = records.get(rid)
         if record is None or not held(record, filters.as_of):
             continue
-        if derived(record):
-            pending.setdefault(record.source_ids[0], []).append((rank, score, record))
+        if derived(record):  # a fact said in several turns (merged) speaks for each
+            for source in record.source_ids[:_SOURCES_PER_FACT]:
+                pending.setdefault(source, []).append((rank, score, record))
         else:
             evidence = unit(record)
             evidence.own = score
@@ -165,7 +167,7 @@ def search(
     now_asked = filters.as_of is not None or not past
     if settings.supersede:
         _successors(store, units, scope, filters, move=now_asked)
-    if settings.prefer_present and now_asked:
+    if settings.prefer_present and now_asked and _about_someone_now(query, info, units):
         _prefer_present(units, info, settings.rival_margin)
     elif settings.prefer_present and (later := present.named_before(query)):
         _prefer_present(units, info, settings.rival_margin, later)
@@ -206,7 +208,8 @@ def _successors(
     until when it held; with `move` (a question about the present), it ranks just
     below the newer fact's turn, which takes its place if it ranked lower or was not
     found."""
-    facts = store.linked(list(units), "evidence", reverse=True)
+    best = sorted(units, key=lambda u: -units[u].score)[:SPREAD_FROM]
+    facts = store.linked(best, "evidence", reverse=True)
     owner = {f: uid for uid, fs in facts.items() for f in fs}
     successors = store.linked(list(owner), "supersedes", reverse=True)
     if not successors:
@@ -254,6 +257,17 @@ def _claims(e: Evidence) -> list[Claim]:
         return found
     return [c for st in statements(e.record.text[:2000], e.record.speaker)[:8]
             for c in read_claims(st.text, e.record.speaker)]  # fmt: skip
+
+
+def _about_someone_now(query: str, info: QueryInfo, units: dict[str, Evidence]) -> bool:
+    """Whether the present preference applies: the question names a speaker ("where
+    does alice live?") or says it asks about now ("what is the current deadline?").
+    Without either, a question about a thing ("how should I index this table?")
+    keeps its order: its best matches are not values that replace each other."""
+    if present.asks_now(query):
+        return True
+    return any(e.record.speaker and names_match([e.record.speaker], info.words)
+               for e in units.values())  # fmt: skip
 
 
 def _prefer_present(

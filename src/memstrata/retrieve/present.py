@@ -47,6 +47,18 @@ def asks_about_past(query: str) -> bool:
     return _PAST.search(query) is not None
 
 
+_NOW = re.compile(
+    r"\b(?:now|currently|current|these\s+days|at\s+the\s+moment|at\s+present|still|"
+    r"latest|anymore|any\s+more|nowadays|lately)\b",
+    re.IGNORECASE,
+)
+
+
+def asks_now(query: str) -> bool:
+    """Whether the question says it asks about the present ("now", "currently")."""
+    return _NOW.search(query) is not None
+
+
 @dataclass
 class Candidate:
     """What the ordering sees of one ranked memory."""
