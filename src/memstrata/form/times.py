@@ -49,7 +49,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta, timezone
 
-__all__ = ["TimeMention", "annotate", "find_times"]
+__all__ = ["TimeMention", "annotate", "day_label", "find_times"]
 
 _MONTHS = tuple(
     "January February March April May June July August September October November December".split()
@@ -96,14 +96,14 @@ class TimeMention:
         """The range in words: "7 May 2023", "the week of 1 May 2023", "summer 2023"."""
         f, last, g = self.first, self.last, self.granularity
         if f == last:
-            return _day(f)
+            return day_label(f)
         # Checks that never overflow: a TimeMention may be built by hand near year 9999.
         months = last.year * 12 + last.month - f.year * 12 - f.month
         whole = f.day == 1 and last.day == calendar.monthrange(last.year, last.month)[1]
         if g == "week" and f.weekday() == 0 and (last - f).days == 6:
-            return f"the week of {_day(f)}"
+            return f"the week of {day_label(f)}"
         if g == "weekend" and f.weekday() == 5 and (last - f).days == 1:
-            return f"the weekend of {_day(f)}"
+            return f"the weekend of {day_label(f)}"
         if g == "month" and whole and months == 0:
             return f"{_MONTHS[f.month - 1]} {f.year:04d}"
         if g == "year" and whole and f.month == 1 and months == 11:
@@ -116,14 +116,15 @@ class TimeMention:
                 return f"winter {f.year:04d}-{last.year % 100:02d}"
             return f"{name} {f.year:04d}"
         if f.year != last.year:
-            return f"{_day(f)} – {_day(last)}"
+            return f"{day_label(f)} – {day_label(last)}"
         if f.month != last.month:
-            return f"{f.day} {_MONTHS[f.month - 1]} – {_day(last)}"
-        return f"{f.day}–{_day(last)}"
+            return f"{f.day} {_MONTHS[f.month - 1]} – {day_label(last)}"
+        return f"{f.day}–{day_label(last)}"
 
 
-def _day(d: date) -> str:
-    # Four-digit years ("0999") so that an inserted label reads back as an absolute date.
+def day_label(d: date) -> str:
+    """ "7 May 2023". Four-digit years ("0999") so that an inserted label reads back
+    as an absolute date."""
     return f"{d.day} {_MONTHS[d.month - 1]} {d.year:04d}"
 
 

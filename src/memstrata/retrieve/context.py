@@ -14,7 +14,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from memstrata.form.times import annotate, find_times
+from memstrata.form.times import annotate, day_label, find_times
 from memstrata.ids import parse_stored_time
 from memstrata.types import Record
 
@@ -70,14 +70,9 @@ SECTION_TITLES = {
 }
 
 
-_MONTHS = ("January", "February", "March", "April", "May", "June", "July", "August",
-           "September", "October", "November", "December")  # fmt: skip
-
-
 def until_note(stored: str) -> str:
     """ "(until 3 March 2025)": when what a line says stopped being true."""
-    moment = parse_stored_time(stored)
-    return f"(until {moment.day} {_MONTHS[moment.month - 1]} {moment.year})"
+    return f"(until {day_label(parse_stored_time(stored).date())})"
 
 
 def render_line(record: Record, until: str | None = None) -> str:
