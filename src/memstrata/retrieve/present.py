@@ -78,7 +78,13 @@ def rival(c: Candidate, subjects: frozenset[str]) -> bool:
     return any(cl.stance in RIVAL_STANCES for cl in c.claims if cl.subject in about)
 
 
-_BEFORE = re.compile(r"\bbefore\s+(.+?)\s*[?.!]*\s*$", re.IGNORECASE)
+# "before X", "prior to X", "until X came along", "earlier than X": X is what the
+# question counts back from, up to a comma or the end.
+_BEFORE = re.compile(
+    r"\b(?:before|prior\s+to|previous\s+to|earlier\s+than|until|till|up\s+to)\s+"
+    r"(?:switching\s+to\s+|moving\s+to\s+)?(.+?)\s*(?:,|\bcame\b|\bcome\b|[?.!]|$)",
+    re.IGNORECASE,
+)
 _NOT_NAMING = frozenset(
     """the a an his her their my your its moving move moved going go went switching switch
     switched getting get got becoming become became starting start started joining join
@@ -88,7 +94,8 @@ _NOT_NAMING = frozenset(
 
 def named_before(query: str) -> list[str]:
     """The words naming what a "before X" question counts back from ("Where did alice
-    live before moving to Porto?" gives ["porto"]); [] for other questions."""
+    live before moving to Porto?" and "Prior to Porto, where did alice live?" give
+    ["porto"]); [] for other questions."""
     m = _BEFORE.search(query)
     if not m:
         return []
