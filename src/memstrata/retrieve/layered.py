@@ -52,6 +52,8 @@ TIME_DEPTH = 50  # memories taken from a time range the query names
 POOL = 120  # evidence kept after the combined score, for boosts and neighbours
 SPREAD_FROM = 50  # the best evidence that passes score to its neighbours
 EVIDENCE_KINDS = ("event", "fact", "insight")
+_ONCE_DEPTH = 3  # repeats are looked for among the best 3 * k
+_SUCCESSORS_FROM = 20  # the best this many turns are checked for a successor
 _SOURCES_PER_FACT = 8  # the turns a repeated fact scores for, at most
 _BEST_EPISODES = 2
 _BEST_TOPICS = 2
@@ -180,7 +182,7 @@ def _once(ordered: Sequence[Evidence], k: int) -> list[Evidence]:
     left out after its best-ranked copy, which counts the copies in its sources."""
     out: list[Evidence] = []
     seen: dict[tuple[str | None, str], Evidence] = {}
-    for e in ordered:
+    for e in ordered[: _ONCE_DEPTH * k]:  # copies further down cannot reach the top k
         key = (e.record.speaker, dedup.normalised(e.record.text))
         first = seen.get(key)
         if first is not None:
@@ -208,7 +210,7 @@ def _successors(
     until when it held; with `move` (a question about the present), it ranks just
     below the newer fact's turn, which takes its place if it ranked lower or was not
     found."""
-    best = sorted(units, key=lambda u: -units[u].score)[:SPREAD_FROM]
+    best = sorted(units, key=lambda u: -units[u].score)[:_SUCCESSORS_FROM]
     facts = store.linked(best, "evidence", reverse=True)
     owner = {f: uid for uid, fs in facts.items() for f in fs}
     successors = store.linked(list(owner), "supersedes", reverse=True)
@@ -276,7 +278,7 @@ def _prefer_present(
     """The best-matching statements of the person asked about, newest first (see
     `present`); with `later` (the words of a "before X" question's X), those said
     before the first turn that names X, newest first."""
-    top = sorted(units.values(), key=lambda e: -e.score)[: present.RIVALS_FROM * 2]
+    top = sorted(units.values(), key=lambda e: -e.score)[: present.RIVALS_FROM * (1 + bool(later))]
     speakers = {entity_key(e.record.speaker) for e in top if e.record.speaker}
     named = frozenset(s for s in speakers if names_match([s], info.words))
     candidates = [
