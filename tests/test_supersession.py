@@ -3,6 +3,7 @@ with the real packaged model (the decisions need real sentence vectors)."""
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -160,3 +161,19 @@ def test_a_profile_shows_current_values_and_keeps_the_old_in_history(m: Memory) 
     assert "Porto" in profile.text and "Lisbon" not in profile.text
     older = [h.before for h in m.history(profile.id, user_id="alice") if h.before]
     assert any("Lisbon" in str(b.get("text")) for b in older)
+
+
+def test_an_entity_whose_facts_are_all_superseded_in_one_add_forms_no_profile(
+    m: Memory,
+) -> None:
+    texts = ["I live in Oslo.", "I work in Oslo.", "I swim in Oslo.",
+             "I live in Bergen.", "I work in Bergen.", "I swim in Bergen."]  # fmt: skip
+    messages = [{"content": t, "name": "Alice", "occurred_at": f"2025-0{i + 1}-10"}
+                for i, t in enumerate(texts)]  # fmt: skip
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # a failed formation warns
+        m.add(messages, user_id="alice", session_id="s1")
+    assert m.stats()["counters"].get("formation_failures", 0) == 0
+    assert len([f for f in facts(m, "superseded") if "Oslo" in f.text]) == 3
+    profiles = m.list(user_id="alice", kinds=["profile"]).records
+    assert not [p for p in profiles if p.metadata.get("entity") == "oslo"]

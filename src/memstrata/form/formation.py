@@ -431,6 +431,8 @@ class Former:
             held = store.get_many(earlier, user_scope)
             pool = {f.id: f for f in [*held, *facts]
                     if f.status == "active" and f.id not in out.superseded}  # fmt: skip
+            if not pool:  # every fact about it was superseded: nothing current to show
+                continue
 
             def weight(fact: Record) -> tuple[float, str]:
                 bonus = 0.1 * (len(fact.entities) - 1) + 0.1 * (fact.valid_from is not None)
