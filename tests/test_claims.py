@@ -50,10 +50,36 @@ def test_claims_need_a_subject_and_questions_make_none() -> None:
     assert read_claim("Where does Alice live?", "Alice") is None
     assert read_claim("Lots of rain lately.", "Alice") is None
     # No subject before the verb, but the speaker is named: about them, no slot.
-    claim = read_claim("Setting up the Fairphone took Alice all evening.", "Alice")
+    claim = read_claim("Lots of calls from Alice's bank lately.", "Alice")
     assert claim == Claim("alice", "", "", "state") and not claim.asserts
     # Without a speaker name, "I" is the speaker.
     assert read_claim("I moved to Porto.", None) == Claim("i", "move to", "Porto", "change")
+
+
+def test_speech_that_drops_its_subject_is_about_the_speaker() -> None:
+    claim = read_claim("Setting up the Fairphone took me all evening.", "Alice")
+    assert (claim.subject, claim.slot, claim.stance) == ("alice", "set up", "state")
+    assert claim.value.startswith("Fairphone")
+    assert read_claim("Still figuring out the Subaru.", "Alice").subject == "alice"
+    assert read_claim("Bought a new mug.", "Alice").stance == "event"
+
+
+def test_instructions_and_sentence_starters_claim_nothing() -> None:
+    # A verb in its base form begins an instruction, and a capital first word is
+    # not a name unless the name is known.
+    assert read_claim("Implement user login.", "Alice") is None
+    assert read_claim("Ensure your index covers the query.", None) is None
+    assert read_claim("Here's how you can run it.", None) is None
+    assert read_claim("Let's review your code.", None) is None
+    assert read_claim("Tom lives in Oslo.", "Alice") is None
+    assert read_claim("Tom lives in Oslo.", "Alice", ["Tom"]) == Claim(
+        "tom", "live in", "Oslo", "state"
+    )
+
+
+def test_attempts_and_needs_are_no_values() -> None:
+    assert read_claim("I'm trying to learn Polish.", "Alice").stance == "hypothetical"
+    assert read_claim("I need to fix the login page.", "Alice").stance == "hypothetical"
 
 
 def test_a_statement_of_two_clauses_gives_two_claims() -> None:
@@ -67,7 +93,7 @@ def test_a_short_answer_takes_its_slot_from_the_question() -> None:
     assert answer_claim("So where is Alice living these days?", "Oh, Alice is in Porto now.",
                         "Alice") == Claim("alice", "live", "Porto", "change")  # fmt: skip
     assert answer_claim("Alice likes tea.", "Galway.", "Alice") is None  # not a question
-    assert answer_claim("Which city?", "Bob lives in Rome.", "Alice") is None  # about Bob
+    assert answer_claim("Which city?", "Bob lives in Rome.", "Alice", ["Bob"]) is None  # Bob
 
 
 def test_lemma() -> None:

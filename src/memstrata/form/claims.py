@@ -30,6 +30,7 @@ Conventions (chosen, tested):
 from __future__ import annotations
 
 import re
+from collections.abc import Collection
 from dataclasses import dataclass
 from typing import Any
 
@@ -91,7 +92,8 @@ _ENDED = re.compile(
 _HYPOTHETICAL = re.compile(
     r"\b(?:would\s+(?:love|like)|(?:thinking|thought|dream(?:ing)?|daydream(?:s|ing)?|"
     r"considering|wondering)\s+(?:about|of)|daydream|might|maybe|perhaps|someday|one\s+day|"
-    r"(?:plan|plans|planning|want|wants|hope|hopes|hoping)\s+to|looked\s+at|looking\s+at|"
+    r"(?:plan|plans|planning|want|wants|hope|hopes|hoping|try|tries|trying|tried|need|needs|"
+    r"needing|attempt|attempting|aim|aiming|intend|intending|going)\s+to|looked\s+at|looking\s+at|"
     r"if\s+only|wish|fanc(?:y|ied|ies)|tempted|keen\s+to|curious\s+about)\b",
     re.IGNORECASE,
 )
@@ -194,16 +196,25 @@ def _skip_leading(words: list[str]) -> list[str]:
     return words[i:]
 
 
+# "X's" that is "X is" or "let us": never an owner.
+_CONTRACTED = frozenset("here there that it what who where when how let he she".split())
+
+
 def _possessive(word: str) -> str | None:
     for suffix in ("'s", "’s", "'", "’"):
         if word.endswith(suffix) and len(word) > len(suffix):
-            return word[: -len(suffix)]
+            owner = word[: -len(suffix)]
+            return None if owner.lower() in _CONTRACTED else owner
     return None
 
 
-def _subject(words: list[str], me: str) -> tuple[str, int, str | None] | None:
+def _subject(
+    words: list[str], me: str, names: Collection[str]
+) -> tuple[str, int, str | None] | None:
     """(subject key, index of the verb, possessed noun or None), or None. `me` is
-    the speaker's key ("i" when the speaker has no name: "I" is left as written)."""
+    the speaker's key ("i" when the speaker has no name: "I" is left as written);
+    `names`: the keys of the names known to be names, which a sentence may begin with
+    (a capital first word is no name by itself: "Implement login", "Still waiting")."""
     if not words:
         return None
     first = words[0]
@@ -228,11 +239,30 @@ def _subject(words: list[str], me: str) -> tuple[str, int, str | None] | None:
     while k < len(words) and k < 3 and words[k][:1].isupper() and words[k].isalpha():
         k += 1
     named = 0 < k < len(words) and words[k].islower() and not common_word(words[0])
-    if named and not words[0].lower().endswith("ing"):  # "Setting up …" is no one
+    if named and entity_key(" ".join(words[:k])) in names:
         return entity_key(" ".join(words[:k])), k, None
-    return None
+    return _dropped(words, me)
 
 
+# Adverbs a sentence without its subject may begin with ("Still figuring it out").
+_LEAD_ADVERBS = frozenset("still just finally also recently already only".split())
+
+
+def _dropped(words: list[str], me: str) -> tuple[str, int, None] | None:
+    """A sentence that leaves out its subject, as speech does ("Bought a new mug",
+    "Still figuring out the Subaru", "Setting up the Pixel took all evening"): about
+    the speaker when it begins with a verb in the past or in -ing. A verb in its
+    base form begins an instruction ("Implement login"), which claims nothing."""
+    i = 1 if words and words[0].lower() in _LEAD_ADVERBS else 0
+    if i >= len(words) or not words[i].isalpha():
+        return None
+    low = words[i].lower()
+    spoken = low in _PAST_FORMS or (len(low) > 4 and low.endswith(("ed", "ing")))
+    return (me, i, None) if spoken else None
+
+
+_CONTRACTION = {"i'm": ("I", "am"), "i've": ("I", "have"), "we're": ("we", "are"),
+                "we've": ("we", "have")}  # fmt: skip
 _NOT = ("n't", "n’t")
 _HAVE = frozenset({"has", "have", "had", "'ve", "’ve"})
 
@@ -253,7 +283,7 @@ _PERFECT_NEXT = frozenset(
 )
 
 
-def read_claim(text: str, speaker: str | None) -> Claim | None:
+def read_claim(text: str, speaker: str | None, names: Collection[str] = ()) -> Claim | None:
     """The claim a statement makes, or None when its subject or verb cannot be read.
 
     >>> read_claim("Alice moved to Porto last week.", "Alice")
@@ -264,8 +294,10 @@ def read_claim(text: str, speaker: str | None) -> Claim | None:
     if not isinstance(text, str) or not text.strip() or text.rstrip().endswith("?"):
         return None
     words = _skip_leading(_WORD.findall(text[:600]))
+    if words and (full := _CONTRACTION.get(words[0].lower().replace("’", "'"))):
+        words = [*full, *words[1:]]  # "I'm in Oslo": "I am in Oslo"
     me = (entity_key(speaker) if speaker else "") or "i"
-    found = _subject(words, me)
+    found = _subject(words, me, {entity_key(n) for n in names})
     if found is None:
         # No subject before the verb ("Setting up the Fairphone took Alice all
         # evening"): about the speaker when it names them, with no slot.
@@ -303,15 +335,16 @@ def read_claim(text: str, speaker: str | None) -> Claim | None:
     return Claim(subject, slot, _value(words, i), stance)
 
 
-def read_claims(text: str, speaker: str | None) -> list[Claim]:
+def read_claims(text: str, speaker: str | None, names: Collection[str] = ()) -> list[Claim]:
     """The claims of each clause of a statement: "Alice doesn't live in Lisbon
-    anymore, Alice is in Porto now." ends Lisbon and states Porto."""
+    anymore, Alice is in Porto now." ends Lisbon and states Porto. `names`: the
+    people and things the statement is known to name (see `_subject`)."""
     if not isinstance(text, str):
         return []
     me = re.escape(speaker) if speaker else "I"
     parts = re.split(rf";\s*|,\s+(?=(?:and\s+)?(?:now\s+)?(?:{me}|I|we|my|our)\b)", text[:600],
                      flags=re.IGNORECASE)  # fmt: skip
-    found = (read_claim(p, speaker) for p in parts if p.strip())
+    found = (read_claim(p, speaker, names) for p in parts if p.strip())
     return [c for c in found if c is not None]
 
 
@@ -323,10 +356,13 @@ _WH_VERB = re.compile(
 )
 
 
-def answer_claim(question: str, answer: str, speaker: str | None) -> Claim | None:
+def answer_claim(
+    question: str, answer: str, speaker: str | None, names: Collection[str] = ()
+) -> Claim | None:
     """The claim a short answer makes about its speaker, with its slot taken from the
     question it answers ("Which city are you in?" → "Galway, for now." claims city
-    Galway). None unless `question` asks (ends with "?") and `answer` is an answer."""
+    Galway). None unless `question` asks (ends with "?") and `answer` is an answer;
+    `names` as for `read_claim` (an answer about someone named is not the speaker's)."""
     if not speaker or not question.rstrip().endswith("?") or answer.rstrip().endswith("?"):
         return None
     slot = ""
@@ -339,7 +375,7 @@ def answer_claim(question: str, answer: str, speaker: str | None) -> Claim | Non
     if not slot:
         return None
     words = _skip_leading(_WORD.findall(answer[:300]))
-    own = read_claim(answer, speaker)
+    own = read_claim(answer, speaker, names)
     if own is not None and own.subject != entity_key(speaker):
         return None
     value = own.value if own is not None and own.value else _value(words, 0)

@@ -32,7 +32,7 @@ from memstrata.config import Settings
 from memstrata.evolve.topics import Topics
 from memstrata.form import episodes as episode_policy
 from memstrata.form import settle
-from memstrata.form.claims import answer_claim, read_claims
+from memstrata.form.claims import Claim, answer_claim, read_claims
 from memstrata.form.entities import entity_key, find_entities
 from memstrata.form.statements import statements
 from memstrata.form.times import TimeMention, annotate, find_times
@@ -114,7 +114,7 @@ def facts_of(
             entities.insert(0, event.speaker)
         dated = mentions[0] if mentions else None
         metadata: dict[str, Any] = {"span": [st.start, st.end]}
-        if said := [c.to_dict() for c in read_claims(st.text, event.speaker)]:
+        if said := [c.to_dict() for c in _claims(st.text, event, [*known, *entities])]:
             metadata["claims"] = said
         out.append(
             Record(
@@ -140,6 +140,12 @@ def facts_of(
     return out
 
 
+def _claims(text: str, event: Record, names: Sequence[str]) -> list[Claim]:
+    """What a statement claims about whom it names. An assistant's statements are
+    advice and instructions, not values that change: they claim nothing."""
+    return [] if event.role == "assistant" else read_claims(text, event.speaker, names)
+
+
 def answer_fact(event: Record, asked: Record, reply: str, known: Sequence[str]) -> Record | None:
     """ "Which city is Alice in? Galway, for a few weeks now." as one fact of the
     reply's turn, with the claim the reply makes (its slot from the question)."""
@@ -152,8 +158,8 @@ def answer_fact(event: Record, asked: Record, reply: str, known: Sequence[str]) 
     if event.speaker and all(entity_key(e) != entity_key(event.speaker) for e in entities):
         entities.insert(0, event.speaker)
     metadata: dict[str, Any] = {"answers": asked.id}
-    claim = answer_claim(question.text, reply, event.speaker)
-    if claim is not None:
+    claim = answer_claim(question.text, reply, event.speaker, [*known, *entities])
+    if claim is not None and event.role != "assistant":
         metadata["claims"] = [claim.to_dict()]
     return Record(
         id=new_id(), kind="fact", text=text, scope=event.scope, occurred_at=event.occurred_at,
@@ -345,7 +351,7 @@ class Former:
         if not made:
             return
         vectors = self._fact_vectors(made, turn_vectors)
-        unread = sum(1 for f in made if "claims" not in f.metadata)
+        unread = sum(1 for f in made if "claims" not in f.metadata and f.role != "assistant")
         if unread:
             out.counts["facts_without_claims"] = unread
         if self.settings.supersede or self.settings.dedup:

@@ -16,7 +16,10 @@ Rules, in order (the first that applies decides):
    claim of the same value, and nothing else;
 4. the newer must assert a value, and a different one (after normalising case,
    articles and punctuation; "vegan diet" and "vegan" are the same value);
-5. the two statements must be alike: cosine at least `threshold`.
+5. a newer plain statement ("state": "I use Flask") replaces only a statement of
+   the same slot ("I use Django"); a statement of change ("I moved to Porto", "I'm
+   keto now") may replace one worded otherwise ("I live in Lisbon");
+6. the two statements must be alike: cosine at least `threshold`.
 """
 
 from __future__ import annotations
@@ -89,6 +92,8 @@ def decide(older: Said, newer: Said, similarity: float, threshold: float = THRES
         return Decision(False, f"the newer statement asserts no current value ({b.stance})")
     if same_value(a.value, b.value):
         return Decision(False, f"the same value ({b.value!r})")
+    if b.stance == "state" and b.slot != a.slot:
+        return Decision(False, f"a plain statement of another slot ({b.slot!r}, not {a.slot!r})")
     if similarity < threshold:
         return Decision(False, f"another attribute (similarity {similarity:.2f} < {threshold:.2f})")
     return Decision(

@@ -255,10 +255,11 @@ def _names(text: str, words: Sequence[str]) -> bool:
 def _claims(e: Evidence) -> list[Claim]:
     """The claims of the evidence's best-matching statements, or of its own text."""
     found = [c for _, f in e.facts for c in claims_of(f)]
-    if found or e.record.kind != "event":
+    if found or e.record.kind != "event" or e.record.role == "assistant":
         return found
-    return [c for st in statements(e.record.text[:2000], e.record.speaker)[:8]
-            for c in read_claims(st.text, e.record.speaker)]  # fmt: skip
+    r = e.record
+    return [c for st in statements(r.text[:2000], r.speaker)[:8]
+            for c in read_claims(st.text, r.speaker, r.entities)]  # fmt: skip
 
 
 def _about_someone_now(query: str, info: QueryInfo, units: dict[str, Evidence]) -> bool:
