@@ -28,6 +28,7 @@ import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timezone
+from functools import lru_cache
 from typing import Any
 
 import numpy as np
@@ -258,8 +259,13 @@ def _claims(e: Evidence) -> list[Claim]:
     if found or e.record.kind != "event" or e.record.role == "assistant":
         return found
     r = e.record
-    return [c for st in statements(r.text[:2000], r.speaker)[:8]
-            for c in read_claims(st.text, r.speaker, r.entities)]  # fmt: skip
+    return list(_turn_claims(r.text[:2000], r.speaker, tuple(r.entities)))
+
+
+@lru_cache(maxsize=4096)  # the same turns come up for question after question
+def _turn_claims(text: str, speaker: str | None, names: tuple[str, ...]) -> tuple[Claim, ...]:
+    return tuple(c for st in statements(text, speaker)[:8]
+                 for c in read_claims(st.text, speaker, names))  # fmt: skip
 
 
 def _about_someone_now(query: str, info: QueryInfo, units: dict[str, Evidence]) -> bool:
