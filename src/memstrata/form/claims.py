@@ -9,6 +9,11 @@ Conventions (chosen, tested):
 - The subject is the noun phrase before the verb. The speaker ("Alice …"), "we" and
   "our" are the speaker. "Alice's phone is a Fairphone" is about Alice, slot "phone";
   "Alice's sister Clara lives in Oslo" is about "alice's sister clara", never Alice.
+  A capital first word is a name only when the name is known (`names`): "Implement
+  the login page" and "Still waiting" are no one's. Speech that drops its subject
+  and begins with a verb in the past or in -ing ("Bought a new mug", "Setting up the
+  Pixel took all evening") is the speaker's; a verb in its base form begins an
+  instruction, which claims nothing.
 - The slot is the verb's base form and its preposition ("live in", "work as", "be
   in"), or the possessed noun before "is" ("phone"). A verbless answer ("Galway, for
   a few weeks now.") takes its slot from the question it answers ("Which city are you
@@ -18,7 +23,8 @@ Conventions (chosen, tested):
 - Stance, from cue words, then the verb: "ended" for a statement that a value no
   longer holds ("no longer", "not … anymore", "no more"); "past" for how things were
   ("used to", "back when", "former", "miss"); "hypothetical" for wishes and plans
-  ("would love to", "thinking about", "daydream", "looked at", "maybe"); "change"
+  ("would love to", "thinking about", "daydream", "looked at", "maybe"), and
+  attempts and needs ("trying to", "need to"); "change"
   for a statement that something changed ("moved", "switched", "now", "quit");
   "negated" for "not"/"never" before the verb; "event" for a verb in the simple past
   that is not a change ("watched a film last night": it adds to what happened and
