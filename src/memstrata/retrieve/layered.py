@@ -184,7 +184,7 @@ def _once(ordered: Sequence[Evidence], k: int) -> list[Evidence]:
     out: list[Evidence] = []
     seen: dict[tuple[str | None, str], Evidence] = {}
     for e in ordered[: _ONCE_DEPTH * k]:  # copies further down cannot reach the top k
-        key = (e.record.speaker, dedup.normalised(e.record.text))
+        key = (e.record.speaker, _normalised(e.record.text))
         first = seen.get(key)
         if first is not None:
             count = first.ranks.setdefault("duplicates", {"count": 0.0})
@@ -194,6 +194,13 @@ def _once(ordered: Sequence[Evidence], k: int) -> list[Evidence]:
             seen[key] = e
             out.append(e)
     return out
+
+
+_normalised_short = lru_cache(maxsize=8192)(dedup.normalised)  # the same turns, query after query
+
+
+def _normalised(text: str) -> str:
+    return _normalised_short(text) if len(text) <= 2000 else dedup.normalised(text)
 
 
 def held(record: Record, as_of: str | None) -> bool:
