@@ -305,8 +305,8 @@ def read_claim(text: str, speaker: str | None, names: Collection[str] = ()) -> C
     me = (entity_key(speaker) if speaker else "") or "i"
     found = _subject(words, me, {entity_key(n) for n in names})
     if found is None:
-        # No subject before the verb ("Setting up the Fairphone took Alice all
-        # evening"): about the speaker when it names them, with no slot.
+        # No subject before the verb ("Lots of calls from Alice's bank"): about the
+        # speaker when it names them, with no slot.
         if me != "i" and any(entity_key(w) == me for w in words):
             return Claim(me, "", "", _stance(text))
         return None

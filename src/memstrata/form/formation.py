@@ -158,8 +158,10 @@ def answer_fact(event: Record, asked: Record, reply: str, known: Sequence[str]) 
     if event.speaker and all(entity_key(e) != entity_key(event.speaker) for e in entities):
         entities.insert(0, event.speaker)
     metadata: dict[str, Any] = {"answers": asked.id}
-    claim = answer_claim(question.text, reply, event.speaker, [*known, *entities])
-    if claim is not None and event.role != "assistant":
+    claim = None
+    if event.role != "assistant":  # as for `_claims`
+        claim = answer_claim(question.text, reply, event.speaker, [*known, *entities])
+    if claim is not None:
         metadata["claims"] = [claim.to_dict()]
     return Record(
         id=new_id(), kind="fact", text=text, scope=event.scope, occurred_at=event.occurred_at,
