@@ -42,7 +42,15 @@ from typing import Any
 
 from memstrata.form.entities import common_word, entity_key
 
-__all__ = ["ASSERTING", "Claim", "answer_claim", "claims_of", "read_claim", "read_claims"]
+__all__ = [
+    "ASSERTING",
+    "Claim",
+    "answer_claim",
+    "claims_of",
+    "read_claim",
+    "read_claims",
+    "speaks_of_values",
+]
 
 ASSERTING = frozenset({"state", "change"})
 
@@ -287,6 +295,12 @@ _PERFECT_NEXT = frozenset(
     known lost met seen sold spent taught thought told won quit always never just already
     finally recently also not""".split()
 )
+
+
+def speaks_of_values(role: str | None) -> bool:
+    """Whether a turn of this role can claim anything: an assistant's turns are advice
+    and instructions, not values that change."""
+    return role != "assistant"
 
 
 def read_claim(text: str, speaker: str | None, names: Collection[str] = ()) -> Claim | None:

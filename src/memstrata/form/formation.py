@@ -32,7 +32,7 @@ from memstrata.config import Settings
 from memstrata.evolve.topics import Topics
 from memstrata.form import episodes as episode_policy
 from memstrata.form import settle
-from memstrata.form.claims import Claim, answer_claim, read_claims
+from memstrata.form.claims import Claim, answer_claim, read_claims, speaks_of_values
 from memstrata.form.entities import entity_key, find_entities
 from memstrata.form.statements import statements
 from memstrata.form.times import TimeMention, annotate, find_times
@@ -141,9 +141,8 @@ def facts_of(
 
 
 def _claims(text: str, event: Record, names: Sequence[str]) -> list[Claim]:
-    """What a statement claims about whom it names. An assistant's statements are
-    advice and instructions, not values that change: they claim nothing."""
-    return [] if event.role == "assistant" else read_claims(text, event.speaker, names)
+    """What a statement claims about whom it names (nothing, for an assistant's)."""
+    return read_claims(text, event.speaker, names) if speaks_of_values(event.role) else []
 
 
 def answer_fact(event: Record, asked: Record, reply: str, known: Sequence[str]) -> Record | None:
@@ -159,7 +158,7 @@ def answer_fact(event: Record, asked: Record, reply: str, known: Sequence[str]) 
         entities.insert(0, event.speaker)
     metadata: dict[str, Any] = {"answers": asked.id}
     claim = None
-    if event.role != "assistant":  # as for `_claims`
+    if speaks_of_values(event.role):
         claim = answer_claim(question.text, reply, event.speaker, [*known, *entities])
     if claim is not None:
         metadata["claims"] = [claim.to_dict()]
@@ -353,7 +352,7 @@ class Former:
         if not made:
             return
         vectors = self._fact_vectors(made, turn_vectors)
-        unread = sum(1 for f in made if "claims" not in f.metadata and f.role != "assistant")
+        unread = sum(1 for f in made if "claims" not in f.metadata and speaks_of_values(f.role))
         if unread:
             out.counts["facts_without_claims"] = unread
         if self.settings.supersede or self.settings.dedup:

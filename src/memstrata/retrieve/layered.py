@@ -37,7 +37,7 @@ from memstrata.config import Settings
 from memstrata.evolve import salience as salience_policy
 from memstrata.evolve.topics import Topics
 from memstrata.form import dedup
-from memstrata.form.claims import Claim, claims_of, read_claims
+from memstrata.form.claims import Claim, claims_of, read_claims, speaks_of_values
 from memstrata.form.entities import entity_key
 from memstrata.form.formation import scope_key
 from memstrata.form.statements import statements
@@ -263,7 +263,7 @@ def _names(text: str, words: Sequence[str]) -> bool:
 def _claims(e: Evidence) -> list[Claim]:
     """The claims of the evidence's best-matching statements, or of its own text."""
     found = [c for _, f in e.facts for c in claims_of(f)]
-    if found or e.record.kind != "event" or e.record.role == "assistant":
+    if found or e.record.kind != "event" or not speaks_of_values(e.record.role):
         return found
     r = e.record
     return list(_turn_claims(r.text[:2000], r.speaker, tuple(r.entities)))
@@ -292,7 +292,7 @@ def _prefer_present(
     """The best-matching statements of the person asked about, newest first (see
     `present`); with `later` (the words of a "before X" question's X), those said
     before the first turn that names X, newest first."""
-    top = sorted(units.values(), key=lambda e: -e.score)[: present.RIVALS_FROM * (1 + bool(later))]
+    top = sorted(units.values(), key=lambda e: -e.score)[: present.depth(bool(later))]
     speakers = {entity_key(e.record.speaker) for e in top if e.record.speaker}
     named = frozenset(s for s in speakers if names_match([s], info.words))
     candidates = [

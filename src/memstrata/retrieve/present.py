@@ -103,6 +103,12 @@ def named_before(query: str) -> list[str]:
     return [w for w in words if w not in _NOT_NAMING][:4]
 
 
+def depth(counting_back: bool) -> int:
+    """How many of the best candidates rivals come from: twice as many for a "before
+    X" question (what came before X may rank lower than what names X)."""
+    return RIVALS_FROM * (2 if counting_back else 1)
+
+
 def order(
     candidates: Sequence[Candidate],
     subjects: frozenset[str],
@@ -113,8 +119,7 @@ def order(
     best places, newest first, and the others follow in their order; with `before`,
     only those said before it are rivals (the value before a later one). An empty
     dict when there is nothing to reorder."""
-    # What came before a later value may rank lower than what names that value.
-    ranked = sorted(candidates, key=lambda c: -c.score)[: RIVALS_FROM * (1 + (before is not None))]
+    ranked = sorted(candidates, key=lambda c: -c.score)[: depth(before is not None)]
     pool = [c for c in ranked if before is None or c.at < before]
     if not pool:
         return {}
