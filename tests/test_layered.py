@@ -104,12 +104,38 @@ def test_an_answer_follows_its_question(db_path: Path) -> None:
     found = {}
     for weight in (0.6, 0.0):
         with Memory(db_path.with_name(f"q{weight}.db"), embedder="hash",
-                    neighbour_weight=weight) as m:  # fmt: skip
+                    neighbour_weight=weight, window_weight=0.0, window_text=0.0) as m:  # fmt: skip
             m.add(FILLER, user_id="u", session_id="other")
             m.add(chat, user_id="u", session_id="s")
             found[weight] = ranks(m, "what was cooked for the dinner party")
     assert found[0.6][:2] == [c["content"] for c in chat]
     assert found[0.0].index(chat[1]["content"]) > 1
+
+
+@pytest.mark.model
+def test_a_reply_is_read_with_the_turn_it_answers(db_path: Path) -> None:
+    """ "Yes, last Friday!" shares no word with the question; its window with the
+    turn before it does, and a window counts only within its session (the packaged
+    model: the windows' cosines need real sentence vectors)."""
+    chat = [
+        {"name": "Ann", "content": "Did you finally go to the pottery workshop?"},
+        {"name": "Bob", "content": "Yes, last Friday!"},
+    ]
+    found = {}
+    for weight in (0.5, 0.0):
+        with Memory(db_path.with_name(f"w{weight}.db"), neighbour_weight=0.0,
+                    window_weight=weight, window_text=weight) as m:  # fmt: skip
+            m.add(FILLER, user_id="u", session_id="other")
+            m.add({"name": "Bob", "content": "Yes, of course"}, user_id="u", session_id="else")
+            m.add(chat, user_id="u", session_id="s")
+            hits = m.search("who went to the pottery workshop", user_id="u", k=20)
+            found[weight] = [h.record.text for h in hits]
+            if weight:
+                reply = next(h for h in hits if h.record.text == chat[1]["content"])
+                assert reply.sources["window"]["score"] > reply.sources["dense"]["score"]
+    assert found[0.5][:2] == [c["content"] for c in chat]
+    assert found[0.5].index("Yes, of course") > 2  # the same words, another session
+    assert found[0.0].index(chat[1]["content"]) > 2
 
 
 def test_time_in_the_question_prefers_memories_from_then(db_path: Path) -> None:
@@ -120,12 +146,36 @@ def test_time_in_the_question_prefers_memories_from_then(db_path: Path) -> None:
                     dedup=False) as m:  # fmt: skip
             [old] = m.add(text, user_id="u", occurred_at=format_time(now - timedelta(days=90)))
             [recent] = m.add(text, user_id="u", occurred_at=format_time(now - timedelta(days=1)))
-            hits = m.search("what did we discuss about the garden yesterday?", user_id="u")
+            hits = m.search("what did we discuss about the garden yesterday?", user_id="u",
+                            now=now)  # fmt: skip
             if boost:
                 assert [h.record.id for h in hits] == [recent.id, old.id]
             else:
                 # The later copy is no novelty at all: its salience prior ranks it last.
                 assert [h.record.id for h in hits] == [old.id, recent.id]
+
+
+def test_a_questions_times_mean_the_memorys_own_time_unless_now_is_given(
+    db_path: Path,
+) -> None:
+    """A conversation held in 2023 is asked about in 2023: "last week" is the week
+    before its newest turn, not before today; `now=` says otherwise."""
+    text = "we talked about the garden plans"
+    with Memory(db_path, embedder="hash", dedup=False) as m:
+        [april] = m.add(text, user_id="u", occurred_at="2023-04-05T10:00:00Z")
+        [may] = m.add(text, user_id="u", occurred_at="2023-05-24T10:00:00Z")
+        m.add("the weather was fine", user_id="u", occurred_at="2023-05-31T10:00:00Z")
+        question = "what did we discuss about the garden last week?"
+        assert m.search(question, user_id="u", k=1)[0].record.id == may.id
+        asked = m.search(question, user_id="u", k=1, now="2023-04-12T09:00:00Z")
+        assert asked[0].record.id == april.id
+        # As the memory stood on 14 April, its newest turn was the April one.
+        assert (
+            m.search(question, user_id="u", k=1, as_of="2023-04-14T00:00:00Z")[0].record.id
+            == april.id
+        )
+        ctx = m.context(question, user_id="u", now="2023-04-12T09:00:00Z", budget_tokens=30)
+        assert ctx.parts[0].record_id == april.id
 
 
 def test_filters_and_paging_hold_in_layered_search(db_path: Path) -> None:
@@ -164,7 +214,7 @@ def test_a_time_the_query_names_brings_memories_from_then(memory: Memory) -> Non
         user_id="u",
         occurred_at=format_time(now - timedelta(days=1)),
     )
-    hits = memory.search("what happened yesterday?", user_id="u", k=3)
+    hits = memory.search("what happened yesterday?", user_id="u", k=3, now=now)
     assert hits[0].record.id == done.id  # no word in common: found through its time
     assert memory.search("what happened yesterday?", user_id="other") == []  # scoped
 

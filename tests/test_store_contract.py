@@ -199,3 +199,27 @@ def test_text_search_finds_a_small_scope_under_many_better_foreign_matches(store
     hits = store.text_search("kiwi", A, ALL, 2)
     assert sorted(h[0] for h in hits) == sorted(r.id for r in own)
     assert len(store.text_search("kiwi", B, ALL, 650)) == 650
+
+
+def test_vectors_are_the_stored_ones_and_only_for_live_records(store: Store) -> None:
+    a, b = _put(store, ["harbour ferry", "mountain trail"], A)
+    got = store.vectors([a.id, b.id, "no-such-id"])
+    assert set(got) == {a.id, b.id}
+    assert np.allclose(got[a.id], EMB.embed(["harbour ferry"])[0], atol=1e-6)
+    store.purge(b.id, A, actor="test")
+    assert set(store.vectors([a.id, b.id])) == {a.id}
+
+
+def test_latest_is_the_newest_active_event_in_scope(store: Store) -> None:
+    assert store.latest(A) is None
+    for text, at in (("first", "2023-05-01T10:00:00.000000Z"),
+                     ("second", "2023-05-20T10:00:00.000000Z")):  # fmt: skip
+        record = _rec(text, A)
+        record.occurred_at = at
+        store.insert([record], EMB.embed([text]), actor="test")
+    later = _rec("elsewhere", B)
+    later.occurred_at = "2024-01-01T00:00:00.000000Z"
+    store.insert([later], EMB.embed(["elsewhere"]), actor="test")
+    assert store.latest(A) == "2023-05-20T10:00:00.000000Z"
+    assert store.latest(A, until="2023-05-10T00:00:00.000000Z") == "2023-05-01T10:00:00.000000Z"
+    assert store.latest(B) == "2024-01-01T00:00:00.000000Z"

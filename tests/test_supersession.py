@@ -177,3 +177,20 @@ def test_an_entity_whose_facts_are_all_superseded_in_one_add_forms_no_profile(
     assert len([f for f in facts(m, "superseded") if "Oslo" in f.text]) == 3
     profiles = m.list(user_id="alice", kinds=["profile"]).records
     assert not [p for p in profiles if p.metadata.get("entity") == "oslo"]
+
+
+def test_a_question_naming_its_person_does_not_reward_every_turn_they_spoke(
+    m: Memory,
+) -> None:
+    """Each of alice's turns matches her name, and her newest is about lessons: the
+    name is left to the name boost (not full text, not the vector), and only values
+    that could replace the best match's are ordered newest first."""
+    for text in ("I moved to Lisbon in March, the light there is wonderful.",
+                 "My sister Clara is visiting me next weekend.",
+                 "I'm allergic to peanuts, so no satay for me.",
+                 "Started learning Portuguese on Tuesdays and Thursdays."):  # fmt: skip
+        m.add({"name": "alice", "content": text}, user_id="alice")
+    m.add({"name": "bob", "content": "I just adopted a greyhound called Pixel."}, user_id="bob")
+    hits = m.search("where does alice live?", user_id="alice", k=2)
+    assert "Lisbon" in hits[0].record.text
+    assert "bm25" not in hits[0].sources  # "alice" is no word to look for

@@ -252,6 +252,7 @@ class Client:
         metadata: Mapping[str, Any] | None = None,
         strategy: str = "layered",
         as_of: Any = None,
+        now: Any = None,
     ) -> builtins.list[Hit]:
         """The memories that best match `query`, best first (see `Memory.search`).
 
@@ -273,6 +274,7 @@ class Client:
         recent: int = 8,
         token_counter: TokenCounter | None = None,
         as_of: Any = None,
+        now: Any = None,
     ) -> Context:
         """A prompt-ready block for `query` within `budget_tokens` (see
         `Memory.context`). The server counts tokens with its estimate: a

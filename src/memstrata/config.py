@@ -58,6 +58,11 @@ class Settings:
       the vector score. `name_boost`: added when the event's speaker or entities are
       named in the query. `neighbour_weight`: share of an event's score passed to
       the turns just before and after it in its session (a question and its answer).
+      `window_weight`, `window_text`: a turn is also read with the turn before it and
+      with the turn after it (its windows); a window's vector is the turn's plus
+      `window_weight` times its neighbour's, its full-text score the turn's plus
+      `window_text` times its neighbour's (averaged), and a turn scores the better of
+      its own and its windows' (0 turns windows off).
       `episode_boost`, `topic_boost`: added to events in the best-matching episodes
       and topics (coarse to fine). `time_boost`: added when an event's time falls
       in the query's time range. `when_boost`: added, for a "when" question, to
@@ -93,7 +98,9 @@ class Settings:
     text_weight: float = 0.5
     fact_weight: float = 0.3
     name_boost: float = 0.1
-    neighbour_weight: float = 0.2
+    neighbour_weight: float = 0.1
+    window_weight: float = 0.5
+    window_text: float = 0.5
     episode_boost: float = 0.0
     topic_boost: float = 0.0
     time_boost: float = 0.1

@@ -12,6 +12,7 @@ import os
 import threading
 import warnings
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import IO, Any, TypeVar
 
@@ -25,7 +26,7 @@ from memstrata.errors import EmbeddingError, InvalidInput, NotFound
 from memstrata.form.formation import Former, links_for, next_links
 from memstrata.form.jobs import Formations, Job
 from memstrata.form.worker import FormationWorker
-from memstrata.ids import just_after, new_id, now
+from memstrata.ids import just_after, new_id, now, parse_stored_time
 from memstrata.retrieve import layered
 from memstrata.retrieve.context import Context, TokenCounter, assemble, estimate_tokens
 from memstrata.retrieve.fusion import rrf
@@ -608,6 +609,7 @@ class Memory:
         metadata: Mapping[str, Any] | None = None,
         strategy: str = "layered",
         as_of: Any = None,
+        now: Any = None,
     ) -> builtins.list[Hit]:
         """The memories that best match `query`, best first.
 
@@ -626,6 +628,11 @@ class Memory:
         counts as current). Without it, a fact that a newer one superseded, and its
         turn, rank below the newer one, unless the query asks about the past.
 
+        The query's relative times ("last week", "in May") are resolved against `now`
+        when given, else against the memory's own time: when its newest turn in scope
+        occurred (by `as_of`), so that a question about a conversation held in 2023
+        asks about 2023; the wall clock only for an empty scope.
+
         >>> for hit in m.search("where does alice live?", user_id="alice", k=5):
         ...     print(hit.score, hit.record.text)
         """
@@ -638,21 +645,22 @@ class Memory:
                 f"strategy must be one of {', '.join(STRATEGIES)}; got {describe(strategy)}"
             )
         filters = _filters(kinds, since, until, metadata, as_of=as_of)
+        reference = check_time(now, "now")
         if kinds is None and strategy != "layered":
             # Flat search is over memories as stored, not the views formation derives.
             filters = dataclasses.replace(filters, derived=False)
         depth = max(_CANDIDATES, k + offset)
         dense_job = None
+        plain = self._unnamed(query, scope) if strategy == "layered" else query
         if strategy != "bm25":
             # The query's embedding runs beside the full-text query (both release the GIL).
-            text = self._dense_text(query, scope) if strategy == "layered" else query
-            dense_job = self._queries.submit(text)
+            dense_job = self._queries.submit(plain)
         notes: builtins.list[str] = []
         if strategy == "layered":
-            info = analyse(query)
+            info = analyse(query, lambda: self._reference_time(scope, filters, reference))
             found = layered.search(
                 self.store, query, lambda: self._query_vector(dense_job, False, notes),
-                info, scope, filters, k + offset, self.settings,
+                info, scope, filters, k + offset, self.settings, text_query=plain,
             )[offset:]  # fmt: skip
             if self.settings.count_hits:
                 self.store.touch([e.record.id for e in found])
@@ -685,8 +693,14 @@ class Memory:
         ]
         return Hits(hits, notes)
 
-    def _dense_text(self, query: str, scope: Scope) -> str:
-        """What the layered search embeds for `query` (see `unnamed`)."""
+    def _reference_time(self, scope: Scope, filters: Filters, now: str | None) -> datetime:
+        """What a query's relative times are resolved against (see `search`)."""
+        moment = now or self.store.latest(scope, until=filters.as_of)
+        return parse_stored_time(moment) if moment else datetime.now(timezone.utc)
+
+    def _unnamed(self, query: str, scope: Scope) -> str:
+        """What the layered search embeds and looks for in full text (see `unnamed`):
+        the name boost rewards a named speaker's turns once."""
         if not self.settings.unnamed_query:
             return query
         return unnamed(query, self.store.speakers(Scope(scope.namespace, scope.user_id)))
@@ -721,6 +735,7 @@ class Memory:
         recent: int = 8,
         token_counter: TokenCounter | None = None,
         as_of: Any = None,
+        now: Any = None,
     ) -> Context:
         """A prompt-ready block for `query` that never exceeds `budget_tokens`: first a
         stable prefix of profiles (the most salient facts about the people and things
@@ -731,7 +746,8 @@ class Memory:
         the current session, in order. `token_counter` counts exactly (e.g. a tokenizer's
         `len(encode(text))`); the default is a fast estimate. `.text` goes into the
         prompt; `.parts` say which records each line came from. `as_of` builds the
-        block as the memory stood at that time (see `search`).
+        block as the memory stood at that time, and `now` resolves the query's relative
+        times (see `search`).
 
         >>> ctx = m.context("where does alice live?", user_id="alice", budget_tokens=500)
         """
@@ -743,7 +759,7 @@ class Memory:
         token_counter = check_counter(token_counter)
         when = check_time(as_of, "as_of")
         hits = self.search(query, k=k, namespace=namespace, user_id=user_id, agent_id=agent_id,
-                           as_of=when)  # fmt: skip
+                           as_of=when, now=now)  # fmt: skip
         tail: list[Record] = []
         if session_id is not None and recent:
             page = self.list(
@@ -810,7 +826,7 @@ class Memory:
                 scope = make_scope(namespace, user_id, None, None)
             except InvalidInput:
                 return
-            self._queries.submit(self._dense_text(query, scope) if strategy == "layered" else query)
+            self._queries.submit(self._unnamed(query, scope) if strategy == "layered" else query)
 
     # ------------------------------------------------------------ maintenance
 

@@ -376,6 +376,12 @@ def _triggers(text: str) -> set[str]:
     return found
 
 
+def may_name_time(text: str) -> bool:
+    """Whether `text` has a word that some time expression needs (cheap; `find_times`
+    finds none in a text without one)."""
+    return bool(_triggers(text))
+
+
 def _anchor_day(anchor: datetime | date) -> date:
     if not isinstance(anchor, datetime):
         return anchor

@@ -5,7 +5,8 @@ or insight stored as such. A derived fact (one with `source_ids`) is a finer vie
 its turn, so it scores for that turn instead of competing with it. Per evidence:
 
     text    = BM25 / the best BM25 among the candidates            (0..1)
-    vector  = (1 - fact_weight) * cos(query, evidence)
+              (a turn's: the better of its own and its windows', see `_dense`)
+    vector  = (1 - fact_weight) * max(cos(query, evidence), cos(query, its windows))
               + fact_weight * max cos(query, its statements)        (min-max scaled)
     score   = text_weight * text + (1 - text_weight) * vector
               + name_boost      if its speaker (or its own entities) is named
@@ -65,6 +66,7 @@ class Evidence:
     record: Record
     text: float = 0.0
     own: float | None = None
+    window: float | None = None  # the best cosine of its windows (with a neighbour turn)
     statement: float | None = None
     facts: list[tuple[float, Record]] = field(default_factory=list)
     score: float = 0.0
@@ -85,10 +87,12 @@ def search(
     filters: Filters,
     k: int,
     settings: Settings,
+    text_query: str | None = None,
 ) -> list[Evidence]:
     """The best `k` pieces of evidence for the query, best first. `embedding` gives
     the query's vector (or None); it is asked for after the full-text search, so
-    that the query can be embedded meanwhile."""
+    that the query can be embedded meanwhile. `text_query` is what full text looks
+    for (the query by default; `Memory` leaves out the speakers it names)."""
     kinds = filters.kinds or EVIDENCE_KINDS
     past = present.asks_about_past(query)
     statuses = filters.statuses
@@ -97,7 +101,7 @@ def search(
     flt = Filters(kinds=tuple(kinds), statuses=statuses, since=filters.since,
                   until=filters.until, metadata=filters.metadata,
                   as_of=filters.as_of)  # fmt: skip
-    text_hits = store.text_search(query, scope, flt, TEXT_DEPTH)
+    text_hits = store.text_search(text_query or query, scope, flt, TEXT_DEPTH)
     vector = embedding()
     vector_hits = (
         store.vector_search(vector, scope, flt, VECTOR_DEPTH) if vector is not None else []
@@ -155,10 +159,9 @@ def search(
             }
     if not units:
         return []
+    text_of = {rid: score for rid, score in text_hits}
     if vector is not None:
-        unscored = [u for u, e in units.items() if e.own is None]
-        for uid, score in store.vector_scores(vector, unscored).items():
-            units[uid].own = score
+        _dense(store, units, vector, text_of, settings)
     _combine(units, settings)
     # Boosts are small next to the combined score: only the best POOL can use them.
     if len(units) > POOL:
@@ -171,9 +174,9 @@ def search(
     if settings.supersede:
         _successors(store, units, scope, filters, move=now_asked)
     if settings.prefer_present and now_asked and _about_someone_now(query, info, units):
-        _prefer_present(units, info, settings.rival_margin)
+        _prefer_present(store, units, info, settings)
     elif settings.prefer_present and (later := present.named_before(query)):
-        _prefer_present(units, info, settings.rival_margin, later)
+        _prefer_present(store, units, info, settings, later)
     ordered = sorted(units.values(), key=lambda e: (-e.score, e.record.id))
     return _once(ordered, k) if settings.dedup else ordered[:k]
 
@@ -253,6 +256,7 @@ def _successors(
         a, b = units[old], units[new]
         if b.score <= a.score:
             a.score, b.score = (b.score if b.score >= 0 else a.score - 1e-6), a.score
+        a.score = max(a.score, b.score - 1e-6)  # just below: what the newer value replaced
 
 
 def _names(text: str, words: Sequence[str]) -> bool:
@@ -287,18 +291,23 @@ def _about_someone_now(query: str, info: QueryInfo, units: dict[str, Evidence]) 
 
 
 def _prefer_present(
-    units: dict[str, Evidence], info: QueryInfo, margin: float, later: Sequence[str] = ()
-) -> None:
+    store: Any, units: dict[str, Evidence], info: QueryInfo, settings: Settings,
+    later: Sequence[str] = (),
+) -> None:  # fmt: skip
     """The best-matching statements of the person asked about, newest first (see
     `present`); with `later` (the words of a "before X" question's X), those said
     before the first turn that names X, newest first."""
+    margin, similarity = settings.rival_margin, settings.supersede_similarity
     top = sorted(units.values(), key=lambda e: -e.score)[: present.depth(bool(later))]
     speakers = {entity_key(e.record.speaker) for e in top if e.record.speaker}
     named = frozenset(s for s in speakers if names_match([s], info.words))
+    said = {e.record.id: e.facts[0][1].id if e.facts else e.record.id for e in top}
+    vectors = store.vectors(list(said.values()))
     candidates = [
         present.Candidate(e.record.id, e.score, max(e.own or 0.0, e.statement or 0.0),
                           e.record.occurred_at,
-                          entity_key(e.record.speaker) if e.record.speaker else "", _claims(e))
+                          entity_key(e.record.speaker) if e.record.speaker else "", _claims(e),
+                          vectors.get(said[e.record.id]), e.until is not None)
         for e in top
     ]  # fmt: skip
     before = None
@@ -308,7 +317,7 @@ def _prefer_present(
         if not naming:
             return
         before = min(naming)
-    for uid, score in present.order(candidates, named, margin, before).items():
+    for uid, score in present.order(candidates, named, margin, before, similarity).items():
         units[uid].score = score
 
 
@@ -342,6 +351,44 @@ def _passes(record: Record, filters: Filters) -> bool:
     return all(record.metadata.get(k) == v for k, v in filters.metadata.items())
 
 
+def _dense(
+    store: Any, units: dict[str, Evidence], vector: np.ndarray, text_of: dict[str, float],
+    settings: Settings,
+) -> None:  # fmt: skip
+    """Each evidence's own cosine where the vector search did not give it, and each
+    turn's windows' scores: the turn read with the turn before it, and with the turn
+    after it, in its session ("Yes, last Friday!" after "When did you go?"). A
+    window's vector is v + window_weight * v_neighbour, formed from the stored vectors
+    (nothing is embedded), and its cosine counts when it is better than the turn's
+    own; its full-text score is (text + window_text * text_neighbour) / (1 +
+    window_text), kept when better than the turn's own."""
+    weight, text_weight = settings.window_weight, settings.window_text
+    unscored = [u for u, e in units.items() if e.own is None]
+    pairs: list[tuple[str, str]] = []
+    if weight or text_weight:
+        turns = [u for u, e in units.items() if e.record.kind == "event"]
+        for reverse in (True, False):
+            for uid, others in store.linked(turns, "next", reverse=reverse).items():
+                pairs.extend((uid, other) for other in others[:1])
+    vectors = store.vectors(list(dict.fromkeys([*unscored, *(x for p in pairs for x in p)])))
+    for uid in unscored:
+        if uid in vectors:
+            units[uid].own = float(vectors[uid] @ vector)
+    found = [(u, o) for u, o in pairs if u in vectors and o in vectors] if weight else []
+    if found:
+        windows = np.stack([vectors[u] + weight * vectors[o] for u, o in found])
+        scores = (windows @ vector) / np.maximum(np.linalg.norm(windows, axis=1), 1e-9)
+        for (uid, _), score in zip(found, scores.tolist()):
+            e = units[uid]
+            e.window = score if e.window is None else max(e.window, score)
+            e.ranks["window"] = {"score": e.window}
+    if text_weight:
+        for uid, other in pairs:
+            e = units[uid]
+            joint = (e.text + text_weight * text_of.get(other, 0.0)) / (1 + text_weight)
+            e.text = max(e.text, joint)
+
+
 def _combine(units: dict[str, Evidence], settings: Settings) -> None:
     best_text = max((e.text for e in units.values()), default=0.0)
     fw = settings.fact_weight
@@ -349,8 +396,9 @@ def _combine(units: dict[str, Evidence], settings: Settings) -> None:
     for uid, e in units.items():
         if e.own is None:
             continue
-        statement = e.statement if e.statement is not None else e.own
-        dense[uid] = (1 - fw) * e.own + fw * statement
+        own = e.own if e.window is None else max(e.own, e.window)
+        statement = e.statement if e.statement is not None else own
+        dense[uid] = (1 - fw) * own + fw * statement
     lo = min(dense.values(), default=0.0)
     hi = max(dense.values(), default=0.0)
     tw = settings.text_weight

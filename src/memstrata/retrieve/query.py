@@ -13,11 +13,11 @@ from __future__ import annotations
 
 import functools
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timezone
 
-from memstrata.form.times import find_times
+from memstrata.form.times import TimeMention, find_times, may_name_time
 from memstrata.store.fts import STOPWORDS, tokens
 
 # Words that ask about anything at all: with only these beside a time expression, the
@@ -62,11 +62,16 @@ def question_kind(query: str) -> str:
     return "other"
 
 
-def analyse(query: str, today: datetime | date | None = None) -> QueryInfo:
-    """The kind, time range and words of `query` (times resolved against `today`,
-    by default now in UTC)."""
-    anchor = today or datetime.now(timezone.utc)
-    mentions = find_times(query, anchor)
+def analyse(
+    query: str, today: datetime | date | Callable[[], datetime | date] | None = None
+) -> QueryInfo:
+    """The kind, time range and words of `query`, its times resolved against `today`
+    (by default now in UTC); a callable `today` is asked only when the query may name
+    a time."""
+    mentions: list[TimeMention] = []
+    if may_name_time(query):
+        anchor = today() if callable(today) else today
+        mentions = find_times(query, anchor or datetime.now(timezone.utc))
     time_range = None
     time_only = False
     if mentions:

@@ -227,15 +227,14 @@ class VectorIndex:
                 return found
         return self._search_exact(query, k, candidates)
 
-    def scores(self, query: np.ndarray, rowids: Iterable[int]) -> dict[int, float]:
-        """Cosine of `query` with each given row that has a live vector."""
+    def vectors(self, rowids: Iterable[int]) -> dict[int, np.ndarray]:
+        """A copy of each given row's live vector."""
         wanted = [(r, self._position[r]) for r in rowids if r in self._position]
         wanted = [(r, p) for r, p in wanted if self._live[p]]
         if not wanted:
             return {}
-        with single_thread():
-            values = self._matrix[[p for _, p in wanted]] @ query
-        return {r: float(v) for (r, _), v in zip(wanted, values)}
+        rows = self._matrix[[p for _, p in wanted]]
+        return {r: rows[i] for i, (r, _) in enumerate(wanted)}
 
     def _mask(
         self,

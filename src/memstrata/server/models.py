@@ -94,6 +94,13 @@ ARGUMENTS: dict[str, Any] = {
             "occurred by then, facts that were valid then (default: now)."
         ),
     ],
+    "now": Annotated[
+        Time | None,
+        Field(
+            description='Resolve the query\'s relative times ("last week", "in May") '
+            "against this ISO 8601 time (default: when the newest memory in scope occurred)."
+        ),
+    ],
     "metadata": Metadata | None,
     "tags": Tags | None,
     "kinds": _one_or_many(Kind, "Only these kinds (default: every kind).") | None,

@@ -114,6 +114,12 @@ class Store(Protocol):
     ) -> list[tuple[str, float]]:
         """Best-first (record id, cosine)."""
 
+    def latest(self, scope: Scope, until: str | None = None) -> str | None:
+        """When the newest active event in scope occurred (at or before `until`)."""
+
+    def vectors(self, ids: Sequence[str]) -> dict[str, np.ndarray]:
+        """The vector of each of `ids` that has one (their scope already checked)."""
+
     def iter_records(self, scope: Scope) -> Iterator[tuple[Record, np.ndarray | None]]:
         """Every record in scope, any status, oldest first, with its vector."""
 

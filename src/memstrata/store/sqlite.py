@@ -1015,9 +1015,24 @@ class SQLiteStore(DerivedState):
         self._speakers = (scope, time.monotonic(), found)
         return found
 
-    def vector_scores(self, vector: np.ndarray, ids: Sequence[str]) -> dict[str, float]:
-        """Cosine of `vector` with each of `ids` that has a vector (the caller has
-        already checked the ids' scope)."""
+    def latest(self, scope: Scope, until: str | None = None) -> str | None:
+        """When the newest active event in scope occurred (at or before `until`, when
+        given), stored form; None when there is none."""
+        where, params = scope_sql(scope)
+        if until is not None:
+            where += " AND occurred_at <= ?"
+            params.append(until)
+        with self._snapshot() as conn:
+            row = conn.execute(
+                f"SELECT occurred_at FROM records WHERE {where} AND kind = 'event' "
+                "AND status = 'active' ORDER BY occurred_at DESC LIMIT 1",
+                params,
+            ).fetchone()
+        return row[0] if row else None
+
+    def vectors(self, ids: Sequence[str]) -> dict[str, np.ndarray]:
+        """The vector of each of `ids` that has one (the caller has already checked
+        the ids' scope), read from the in-process index."""
         if not ids:
             return {}
         conn = self._reader()
@@ -1029,9 +1044,9 @@ class SQLiteStore(DerivedState):
             list(ids),
         ).fetchall()
         with self._index_lock.gen_rlock():
-            found = index.scores(np.asarray(vector, dtype=np.float32), [r[0] for r in rows])
+            found = index.vectors([r[0] for r in rows])
         names = dict(rows)
-        return {names[r]: s for r, s in found.items()}
+        return {names[r]: v for r, v in found.items()}
 
     def _current_index(self, conn: sqlite3.Connection) -> VectorIndex | None:
         """The index, synced first if `conn` sees changes it does not have yet. Read
