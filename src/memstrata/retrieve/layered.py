@@ -174,9 +174,9 @@ def search(
     if settings.supersede:
         _successors(store, units, scope, filters, move=now_asked)
     if settings.prefer_present and now_asked and _about_someone_now(query, info, units):
-        _prefer_present(store, units, info, settings)
+        _prefer_present(units, info, settings)
     elif settings.prefer_present and (later := present.named_before(query)):
-        _prefer_present(store, units, info, settings, later)
+        _prefer_present(units, info, settings, later)
     ordered = sorted(units.values(), key=lambda e: (-e.score, e.record.id))
     return _once(ordered, k) if settings.dedup else ordered[:k]
 
@@ -291,33 +291,29 @@ def _about_someone_now(query: str, info: QueryInfo, units: dict[str, Evidence]) 
 
 
 def _prefer_present(
-    store: Any, units: dict[str, Evidence], info: QueryInfo, settings: Settings,
-    later: Sequence[str] = (),
-) -> None:  # fmt: skip
+    units: dict[str, Evidence], info: QueryInfo, settings: Settings, later: Sequence[str] = ()
+) -> None:
     """The best-matching statements of the person asked about, newest first (see
     `present`); with `later` (the words of a "before X" question's X), those said
     before the first turn that names X, newest first."""
-    margin, similarity = settings.rival_margin, settings.supersede_similarity
+    margin = settings.rival_margin
     top = sorted(units.values(), key=lambda e: -e.score)[: present.depth(bool(later))]
     speakers = {entity_key(e.record.speaker) for e in top if e.record.speaker}
     named = frozenset(s for s in speakers if names_match([s], info.words))
-    said = {e.record.id: e.facts[0][1].id if e.facts else e.record.id for e in top}
-    vectors = store.vectors(list(said.values()))
     candidates = [
         present.Candidate(e.record.id, e.score, max(e.own or 0.0, e.statement or 0.0),
                           e.record.occurred_at,
-                          entity_key(e.record.speaker) if e.record.speaker else "", _claims(e),
-                          vectors.get(said[e.record.id]), e.until is not None)
+                          entity_key(e.record.speaker) if e.record.speaker else "", _claims(e))
         for e in top
     ]  # fmt: skip
     before = None
     if later:
         naming = [c.at for c, e in zip(candidates, top)
-                  if present.rival(c, named) and _names(e.record.text, later)]  # fmt: skip
+                  if present.rival(c, named, info.kind) and _names(e.record.text, later)]  # fmt: skip
         if not naming:
             return
         before = min(naming)
-    for uid, score in present.order(candidates, named, margin, before, similarity).items():
+    for uid, score in present.order(candidates, named, margin, before, info.kind).items():
         units[uid].score = score
 
 
@@ -371,13 +367,23 @@ def _dense(
             for uid, others in store.linked(turns, "next", reverse=reverse).items():
                 pairs.extend((uid, other) for other in others[:1])
     vectors = store.vectors(list(dict.fromkeys([*unscored, *(x for p in pairs for x in p)])))
+    if not vectors:
+        return
+    at = {uid: i for i, uid in enumerate(vectors)}
+    matrix = np.stack(list(vectors.values()))
+    cosines = matrix @ vector
     for uid in unscored:
-        if uid in vectors:
-            units[uid].own = float(vectors[uid] @ vector)
-    found = [(u, o) for u, o in pairs if u in vectors and o in vectors] if weight else []
+        if uid in at:
+            units[uid].own = float(cosines[at[uid]])
+    found = [(u, o) for u, o in pairs if u in at and o in at] if weight else []
     if found:
-        windows = np.stack([vectors[u] + weight * vectors[o] for u, o in found])
-        scores = (windows @ vector) / np.maximum(np.linalg.norm(windows, axis=1), 1e-9)
+        a = np.array([at[u] for u, _ in found])
+        b = np.array([at[o] for _, o in found])
+        # |v + w v'|^2 from the two vectors' norms and their dot product: no copies.
+        norms = (np.einsum("ij,ij->i", matrix[a], matrix[a]) + weight**2
+                 * np.einsum("ij,ij->i", matrix[b], matrix[b])
+                 + 2 * weight * np.einsum("ij,ij->i", matrix[a], matrix[b]))  # fmt: skip
+        scores = (cosines[a] + weight * cosines[b]) / np.sqrt(np.maximum(norms, 1e-12))
         for (uid, _), score in zip(found, scores.tolist()):
             e = units[uid]
             e.window = score if e.window is None else max(e.window, score)

@@ -22,8 +22,6 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-import numpy as np
-
 from memstrata.form.claims import ASSERTING, Claim
 
 # "ended" says a value no longer holds: news about the present as much as a change.
@@ -71,34 +69,26 @@ class Candidate:
     at: str  # when it was said (stored form)
     speaker_key: str  # the speaker's entity key, "" without one
     claims: Sequence[Claim]
-    vector: np.ndarray | None = None  # its best statement's (or its own), unit length
-    superseded: bool = False  # a newer value replaced its fact
 
 
-def rival(c: Candidate, subjects: frozenset[str]) -> bool:
+def rival(c: Candidate, subjects: frozenset[str], kind: str = "") -> bool:
     """Whether the candidate asserts a value about one of `subjects` (any speaker's
-    own value when `subjects` is empty)."""
-    return bool(_values(c, subjects))
+    own value when `subjects` is empty) of the kind the question asks for."""
+    return bool(_values(c, subjects, kind))
 
 
-def _values(c: Candidate, subjects: frozenset[str]) -> list[Claim]:
+# The prepositions that introduce a place: a "where" question's value follows one.
+_LOCATIVE = frozenset("in to at from near into around outside inside across".split())
+
+
+def _values(c: Candidate, subjects: frozenset[str], kind: str = "") -> list[Claim]:
+    """The candidate's claims that state a value about `subjects` (its speaker's own,
+    when `subjects` is empty); for a "where" question, only a value of a place (its
+    slot ends with a preposition of place: "live in", "moved to")."""
     about = subjects or frozenset({c.speaker_key, "i"})
-    return [cl for cl in c.claims if cl.subject in about and cl.stance in RIVAL_STANCES]
-
-
-def replaces(c: Candidate, anchor: Candidate, subjects: frozenset[str], similarity: float) -> bool:
-    """Whether `c` states a value that could stand in for the best match's, as in
-    supersession: a statement of the same slot, or one at least `similarity` alike
-    (cosine of the two statements). "Started learning Portuguese" is no rival of "I
-    moved to Lisbon", however weakly both match "where does alice live?"."""
-    if c.superseded:
-        return True  # supersession already judged it a value that was replaced
-    slots = {cl.slot for cl in _values(anchor, subjects) if cl.slot}
-    if any(cl.slot and cl.slot in slots for cl in _values(c, subjects)):
-        return True
-    if c.vector is None or anchor.vector is None:
-        return False
-    return float(c.vector @ anchor.vector) >= similarity
+    return [cl for cl in c.claims
+            if cl.subject in about and cl.stance in RIVAL_STANCES
+            and (kind != "where" or cl.slot.rsplit(" ", 1)[-1] in _LOCATIVE)]  # fmt: skip
 
 
 # "before X", "prior to X", "until X came along", "earlier than X": X is what the
@@ -137,7 +127,7 @@ def order(
     subjects: frozenset[str],
     margin: float = RIVAL_MARGIN,
     before: str | None = None,
-    similarity: float = 0.0,
+    kind: str = "",
 ) -> dict[str, float]:
     """New scores for the top `RIVALS_FROM` of `candidates`: the rivals take the
     best places, newest first, and the others follow in their order; with `before`,
@@ -148,11 +138,9 @@ def order(
     if not pool:
         return {}
     floor = max(c.match for c in pool) - margin
-    rivals = [c for c in pool if c.match >= floor and rival(c, subjects)]
+    rivals = [c for c in pool if c.match >= floor and rival(c, subjects, kind)]
     if not rivals:
         return {}
-    anchor = max(rivals, key=lambda c: c.match)
-    rivals = [c for c in rivals if c is anchor or replaces(c, anchor, subjects, similarity)]
     newest = sorted(rivals, key=lambda c: (c.at, c.score), reverse=True)
     chosen = {c.key for c in rivals}
     rest = [c for c in ranked if c.key not in chosen]

@@ -56,6 +56,7 @@ class VectorRow:
     occurred: float  # seconds since the epoch, for time filters
     seq: int = 0  # the store's change counter when this row last changed
     derived: bool = False  # formation made it from other records (it has source_ids)
+    record_id: str = ""  # the record's id, so that hits need no lookup ("" unknown)
 
 
 class VectorIndex:
@@ -74,6 +75,8 @@ class VectorIndex:
         self._codes = {f: np.zeros(capacity, dtype=np.int32) for f in _SCOPE_FIELDS}
         self._vocab: dict[str, dict[str | None, int]] = {f: {None: 0} for f in _SCOPE_FIELDS}
         self._position: dict[int, int] = {}
+        self._record_ids: list[str] = []  # by position
+        self._by_record: dict[str, int] = {}  # record id -> position
         self._size = 0
 
     def __len__(self) -> int:
@@ -119,6 +122,9 @@ class VectorIndex:
                 self._size += 1
                 self._position[row.rowid] = pos
                 self._rowids[pos] = row.rowid
+                self._record_ids.append(row.record_id)
+                if row.record_id:
+                    self._by_record[row.record_id] = pos
             if row.vector is None:
                 self._live[pos] = False
                 self._matrix[pos] = 0.0  # an erased vector leaves no copy in memory
@@ -227,9 +233,14 @@ class VectorIndex:
                 return found
         return self._search_exact(query, k, candidates)
 
-    def vectors(self, rowids: Iterable[int]) -> dict[int, np.ndarray]:
-        """A copy of each given row's live vector."""
-        wanted = [(r, self._position[r]) for r in rowids if r in self._position]
+    def record_ids(self, rowids: Iterable[int]) -> list[str]:
+        """The record id of each given row ("" where the index was not told it)."""
+        return [self._record_ids[self._position[r]] if r in self._position else ""
+                for r in rowids]  # fmt: skip
+
+    def vectors(self, record_ids: Iterable[str]) -> dict[str, np.ndarray]:
+        """A copy of the live vector of each given record the index knows by id."""
+        wanted = [(r, self._by_record[r]) for r in record_ids if r in self._by_record]
         wanted = [(r, p) for r, p in wanted if self._live[p]]
         if not wanted:
             return {}

@@ -989,6 +989,10 @@ class SQLiteStore(DerivedState):
             )
         if not hits:
             return []
+        with self._index_lock.gen_rlock():
+            known = index.record_ids([h[0] for h in hits])
+        if all(known):
+            return [(i, s) for i, (_, s) in zip(known, hits)]
         rowids = [h[0] for h in hits]
         ids = dict(
             conn.execute(
@@ -1035,18 +1039,11 @@ class SQLiteStore(DerivedState):
         the ids' scope), read from the in-process index."""
         if not ids:
             return {}
-        conn = self._reader()
-        index = self._current_index(conn)
+        index = self._current_index(self._reader())
         if index is None:
             return {}
-        rows = conn.execute(
-            f"SELECT rowid, id FROM records WHERE id IN ({','.join('?' * len(ids))})",
-            list(ids),
-        ).fetchall()
         with self._index_lock.gen_rlock():
-            found = index.vectors([r[0] for r in rows])
-        names = dict(rows)
-        return {names[r]: v for r, v in found.items()}
+            return index.vectors(ids)
 
     def _current_index(self, conn: sqlite3.Connection) -> VectorIndex | None:
         """The index, synced first if `conn` sees changes it does not have yet. Read
@@ -1080,7 +1077,7 @@ class SQLiteStore(DerivedState):
         had_graph = self._index.ann is not None
         cursor = conn.execute(
             "SELECT rowid, embedding, status, namespace, user_id, agent_id, session_id, kind, "
-            "occurred_at, seq, source_ids != '[]' FROM records WHERE seq > ?",
+            "occurred_at, seq, source_ids != '[]', id FROM records WHERE seq > ?",
             (self._index_seq,),
         )
         dim = self._embedder.dim
@@ -1103,6 +1100,7 @@ class SQLiteStore(DerivedState):
                     occurred=_occurred(r[8]),
                     seq=r[9],
                     derived=bool(r[10]),
+                    record_id=r[11],
                 )
                 for r in rows
             )
