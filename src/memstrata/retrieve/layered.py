@@ -308,8 +308,9 @@ def _prefer_present(
     ]  # fmt: skip
     before = None
     if later:
+        kind = info.kind
         naming = [c.at for c, e in zip(candidates, top)
-                  if present.rival(c, named, info.kind) and _names(e.record.text, later)]  # fmt: skip
+                  if present.rival(c, named, kind) and _names(e.record.text, later)]  # fmt: skip
         if not naming:
             return
         before = min(naming)
