@@ -174,9 +174,9 @@ def search(
     if settings.supersede:
         _successors(store, units, scope, filters, move=now_asked)
     if settings.prefer_present and now_asked and _about_someone_now(query, info, units):
-        _prefer_present(units, info, settings)
+        _prefer_present(units, info, settings.rival_margin)
     elif settings.prefer_present and (later := present.named_before(query)):
-        _prefer_present(units, info, settings, later)
+        _prefer_present(units, info, settings.rival_margin, later)
     ordered = sorted(units.values(), key=lambda e: (-e.score, e.record.id))
     return _once(ordered, k) if settings.dedup else ordered[:k]
 
@@ -291,12 +291,11 @@ def _about_someone_now(query: str, info: QueryInfo, units: dict[str, Evidence]) 
 
 
 def _prefer_present(
-    units: dict[str, Evidence], info: QueryInfo, settings: Settings, later: Sequence[str] = ()
+    units: dict[str, Evidence], info: QueryInfo, margin: float, later: Sequence[str] = ()
 ) -> None:
     """The best-matching statements of the person asked about, newest first (see
     `present`); with `later` (the words of a "before X" question's X), those said
     before the first turn that names X, newest first."""
-    margin = settings.rival_margin
     top = sorted(units.values(), key=lambda e: -e.score)[: present.depth(bool(later))]
     speakers = {entity_key(e.record.speaker) for e in top if e.record.speaker}
     named = frozenset(s for s in speakers if names_match([s], info.words))
@@ -308,9 +307,9 @@ def _prefer_present(
     ]  # fmt: skip
     before = None
     if later:
-        kind = info.kind
         naming = [c.at for c, e in zip(candidates, top)
-                  if present.rival(c, named, kind) and _names(e.record.text, later)]  # fmt: skip
+                  if present.rival(c, named, info.kind)
+                  and _names(e.record.text, later)]  # fmt: skip
         if not naming:
             return
         before = min(naming)

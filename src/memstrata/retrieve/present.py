@@ -71,24 +71,18 @@ class Candidate:
     claims: Sequence[Claim]
 
 
-def rival(c: Candidate, subjects: frozenset[str], kind: str = "") -> bool:
-    """Whether the candidate asserts a value about one of `subjects` (any speaker's
-    own value when `subjects` is empty) of the kind the question asks for."""
-    return bool(_values(c, subjects, kind))
-
-
 # The prepositions that introduce a place: a "where" question's value follows one.
 _LOCATIVE = frozenset("in to at from near into around outside inside across".split())
 
 
-def _values(c: Candidate, subjects: frozenset[str], kind: str = "") -> list[Claim]:
-    """The candidate's claims that state a value about `subjects` (its speaker's own,
-    when `subjects` is empty); for a "where" question, only a value of a place (its
-    slot ends with a preposition of place: "live in", "moved to")."""
+def rival(c: Candidate, subjects: frozenset[str], kind: str = "") -> bool:
+    """Whether the candidate asserts a value about one of `subjects` (any speaker's
+    own value when `subjects` is empty); for a "where" question, a value of a place
+    (its slot ends with a preposition of place: "live in", "moved to")."""
     about = subjects or frozenset({c.speaker_key, "i"})
-    return [cl for cl in c.claims
-            if cl.subject in about and cl.stance in RIVAL_STANCES
-            and (kind != "where" or cl.slot.rsplit(" ", 1)[-1] in _LOCATIVE)]  # fmt: skip
+    return any(cl.subject in about and cl.stance in RIVAL_STANCES
+               and (kind != "where" or cl.slot.rsplit(" ", 1)[-1] in _LOCATIVE)
+               for cl in c.claims)  # fmt: skip
 
 
 # "before X", "prior to X", "until X came along", "earlier than X": X is what the

@@ -987,20 +987,8 @@ class SQLiteStore(DerivedState):
                 allowed_rowids=allowed,
                 derived=filters.derived,
             )
-        if not hits:
-            return []
-        with self._index_lock.gen_rlock():
-            known = index.record_ids([h[0] for h in hits])
-        if all(known):
-            return [(i, s) for i, (_, s) in zip(known, hits)]
-        rowids = [h[0] for h in hits]
-        ids = dict(
-            conn.execute(
-                f"SELECT rowid, id FROM records WHERE rowid IN ({','.join('?' * len(rowids))})",
-                rowids,
-            ).fetchall()
-        )
-        return [(ids[r], s) for r, s in hits if r in ids]
+            # Every row the store loads carries its record id: no lookup by rowid.
+            return list(zip(index.record_ids([h[0] for h in hits]), (h[1] for h in hits)))
 
     def speakers(self, scope: Scope) -> list[str]:
         """The distinct speakers of the events in scope: read again after a write,
