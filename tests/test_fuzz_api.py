@@ -126,7 +126,7 @@ def _valid(name: str, ids: list[str], tmp: Path) -> st.SearchStrategy[Any]:
         "user_id": st.sampled_from([None, "alice", "bob"]),
         "agent_id": st.sampled_from([None, "agent"]),
         "session_id": st.sampled_from([None, "s1", "s2"]),
-        "occurred_at": TIMES, "since": TIMES, "until": TIMES, "as_of": TIMES,
+        "occurred_at": TIMES, "since": TIMES, "until": TIMES, "as_of": TIMES, "now": TIMES,
         "metadata": METADATA,
         "actor": st.sampled_from([None, "tester"]),
         "record_id": known_ids, "cursor": known_ids,

@@ -96,8 +96,11 @@ def test_two_processes_opening_at_once_form_a_dead_backlog_once(
     stuck_child.send_signal(signal.SIGKILL)
     stuck_child.wait(30)
     opened: list[Memory] = []
+    # (dedup off, as above: a backlog formed twice would show as eight facts)
     threads = [
-        threading.Thread(target=lambda: opened.append(Memory(db_path, embedder="hash")))
+        threading.Thread(
+            target=lambda: opened.append(Memory(db_path, embedder="hash", dedup=False))
+        )
         for _ in range(3)
     ]
     for thread in threads:
@@ -106,7 +109,7 @@ def test_two_processes_opening_at_once_form_a_dead_backlog_once(
         thread.join(60)
     for m in opened:
         m.close()
-    with Memory(db_path, embedder="hash") as m:
+    with Memory(db_path, embedder="hash", dedup=False) as m:
         assert len(_facts(m)) == 4
     assert _marks(db_path) == []
 
