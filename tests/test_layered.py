@@ -138,6 +138,30 @@ def test_a_reply_is_read_with_the_turn_it_answers(db_path: Path) -> None:
     assert found[0.0].index(chat[1]["content"]) > 2
 
 
+def test_a_persons_turn_is_not_read_with_the_reply_after_it_but_a_request_is(
+    db_path: Path,
+) -> None:
+    """Between people, the reply after a turn is the other's own news ("How did the
+    kids like it?" would borrow the answer's words); an assistant's reply restates
+    what the user asked, so a user's turn is also read with it."""
+    people = [
+        {"name": "Ann", "content": "How did the kids like the museum?"},
+        {"name": "Bob", "content": "They loved the dinosaur bones."},
+    ]
+    chat = [
+        {"role": "user", "content": "Always show code with type hints."},
+        {"role": "assistant", "content": "Understood: every snippet will carry type hints."},
+    ]
+    with Memory(db_path, embedder="hash", neighbour_weight=0.0) as m:
+        m.add(people, user_id="u", session_id="s1")
+        m.add(chat, user_id="u", session_id="s2")
+        hits = {h.record.text: h for h in m.search("museum dinosaur bones", user_id="u")}
+        assert "window" in hits[people[1]["content"]].sources  # read with the question
+        assert "window" not in hits[people[0]["content"]].sources
+        hits = {h.record.text: h for h in m.search("type hints in code", user_id="u")}
+        assert "window" in hits[chat[0]["content"]].sources  # read with the reply
+
+
 def test_time_in_the_question_prefers_memories_from_then(db_path: Path) -> None:
     now = datetime.now(timezone.utc)
     text = "we talked about the garden plans"

@@ -194,3 +194,15 @@ def test_a_question_naming_its_person_does_not_reward_every_turn_they_spoke(
     hits = m.search("where does alice live?", user_id="alice", k=2)
     assert "Lisbon" in hits[0].record.text
     assert "bm25" not in hits[0].sources  # "alice" is no word to look for
+
+
+def test_a_where_question_counts_back_to_a_named_place_said_without_one(m: Memory) -> None:
+    """ "I'm with Bluepeak" names no place by its preposition, but its value is a name:
+    it is what "where did alice work before Greenhollow Farms?" counts back to, and
+    an activity taken up since ("started learning Portuguese") is not."""
+    bluepeak = say(m, "I'm with Bluepeak Insurance these days.", JAN, "s1")
+    say(m, "Work was hectic on Tuesday, glad it's over.", FEB, "s2")
+    say(m, "I started a new job at Greenhollow Farms this week!", MAR, "s3")
+    say(m, "Started learning Portuguese on Tuesdays and Thursdays.", MAR, "s4")
+    hits = m.search("Where did alice work before Greenhollow Farms?", user_id="alice", k=3)
+    assert hits[0].record.id == bluepeak.id

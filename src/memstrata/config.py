@@ -58,8 +58,9 @@ class Settings:
       the vector score. `name_boost`: added when the event's speaker or entities are
       named in the query. `neighbour_weight`: share of an event's score passed to
       the turns just before and after it in its session (a question and its answer).
-      `window_weight`, `window_text`: a turn is also read with the turn before it and
-      with the turn after it (its windows); a window's vector is the turn's plus
+      `window_weight`, `window_text`: a turn is also read with the turn before it,
+      and a user's turn with the assistant's reply to it (its windows); a window's
+      vector is the turn's plus
       `window_weight` times its neighbour's, its full-text score the turn's plus
       `window_text` times its neighbour's (averaged), and a turn scores the better of
       its own and its windows' (0 turns windows off).

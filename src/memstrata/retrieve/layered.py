@@ -5,7 +5,7 @@ or insight stored as such. A derived fact (one with `source_ids`) is a finer vie
 its turn, so it scores for that turn instead of competing with it. Per evidence:
 
     text    = BM25 / the best BM25 among the candidates            (0..1)
-              (a turn's: the better of its own and its windows', see `_dense`)
+              (a turn's: the better of its own and its windows', see `_windows`)
     vector  = (1 - fact_weight) * max(cos(query, evidence), cos(query, its windows))
               + fact_weight * max cos(query, its statements)        (min-max scaled)
     score   = text_weight * text + (1 - text_weight) * vector
@@ -161,7 +161,7 @@ def search(
         return []
     text_of = {rid: score for rid, score in text_hits}
     if vector is not None:
-        _dense(store, units, vector, text_of, settings)
+        _dense(store, units, vector, text_of, scope, settings)
     _combine(units, settings)
     # Boosts are small next to the combined score: only the best POOL can use them.
     if len(units) > POOL:
@@ -308,8 +308,7 @@ def _prefer_present(
     before = None
     if later:
         naming = [c.at for c, e in zip(candidates, top)
-                  if present.rival(c, named, info.kind)
-                  and _names(e.record.text, later)]  # fmt: skip
+                  if present.rival(c, named) and _names(e.record.text, later)]  # fmt: skip
         if not naming:
             return
         before = min(naming)
@@ -349,23 +348,17 @@ def _passes(record: Record, filters: Filters) -> bool:
 
 def _dense(
     store: Any, units: dict[str, Evidence], vector: np.ndarray, text_of: dict[str, float],
-    settings: Settings,
+    scope: Scope, settings: Settings,
 ) -> None:  # fmt: skip
     """Each evidence's own cosine where the vector search did not give it, and each
-    turn's windows' scores: the turn read with the turn before it, and with the turn
-    after it, in its session ("Yes, last Friday!" after "When did you go?"). A
-    window's vector is v + window_weight * v_neighbour, formed from the stored vectors
-    (nothing is embedded), and its cosine counts when it is better than the turn's
-    own; its full-text score is (text + window_text * text_neighbour) / (1 +
-    window_text), kept when better than the turn's own."""
+    turn's windows' scores (`_windows`). A window's vector is v + window_weight *
+    v_neighbour, formed from the stored vectors (nothing is embedded), and its cosine
+    counts when it is better than the turn's own; its full-text score is (text +
+    window_text * text_neighbour) / (1 + window_text), kept when better than the
+    turn's own."""
     weight, text_weight = settings.window_weight, settings.window_text
     unscored = [u for u, e in units.items() if e.own is None]
-    pairs: list[tuple[str, str]] = []
-    if weight or text_weight:
-        turns = [u for u, e in units.items() if e.record.kind == "event"]
-        for reverse in (True, False):
-            for uid, others in store.linked(turns, "next", reverse=reverse).items():
-                pairs.extend((uid, other) for other in others[:1])
+    pairs = _windows(store, units, scope) if weight or text_weight else []
     vectors = store.vectors(list(dict.fromkeys([*unscored, *(x for p in pairs for x in p)])))
     if not vectors:
         return
@@ -393,6 +386,29 @@ def _dense(
             e = units[uid]
             joint = (e.text + text_weight * text_of.get(other, 0.0)) / (1 + text_weight)
             e.text = max(e.text, joint)
+
+
+def _windows(store: Any, units: dict[str, Evidence], scope: Scope) -> list[tuple[str, str]]:
+    """(turn, neighbour) pairs read together: every turn with the turn before it in
+    its session ("Yes, last Friday!" after "When did you go?"), and a user's turn
+    also with the assistant's reply to it, which restates what was asked ("Got it:
+    I'll always include the status codes"). A person's turn is not read with the
+    reply after it: in a conversation between people the reply is the other's own
+    news, and it lifted the question above its answer (LoCoMo dev R@10 0.795 ->
+    0.812 without those windows)."""
+    turns = [u for u, e in units.items() if e.record.kind == "event"]
+    pairs = [
+        (uid, others[0])
+        for uid, others in store.linked(turns, "next", reverse=True).items()
+        if others
+    ]
+    asked = [u for u in turns if units[u].record.role == "user"]
+    after = {u: others[0] for u, others in store.linked(asked, "next").items() if others}
+    unknown = [o for o in after.values() if o not in units]
+    roles = {o: units[o].record.role for o in after.values() if o in units}
+    roles.update((r.id, r.role) for r in store.get_many(unknown, scope, shared=True))
+    pairs.extend((u, o) for u, o in after.items() if roles.get(o) == "assistant")
+    return pairs
 
 
 def _combine(units: dict[str, Evidence], settings: Settings) -> None:

@@ -77,12 +77,18 @@ _LOCATIVE = frozenset("in to at from near into around outside inside across".spl
 
 def rival(c: Candidate, subjects: frozenset[str], kind: str = "") -> bool:
     """Whether the candidate asserts a value about one of `subjects` (any speaker's
-    own value when `subjects` is empty); for a "where" question, a value of a place
-    (its slot ends with a preposition of place: "live in", "moved to")."""
+    own value when `subjects` is empty); for a "where" question, a value that can be
+    a place: its slot ends with a preposition of place ("live in", "moved to") or
+    the value is a name ("joined Titan Strength", "I'm with Bluepeak Insurance"),
+    not "started learning Portuguese" or "allergic to peanuts"."""
     about = subjects or frozenset({c.speaker_key, "i"})
     return any(cl.subject in about and cl.stance in RIVAL_STANCES
-               and (kind != "where" or cl.slot.rsplit(" ", 1)[-1] in _LOCATIVE)
+               and (kind != "where" or _place(cl))
                for cl in c.claims)  # fmt: skip
+
+
+def _place(claim: Claim) -> bool:
+    return claim.slot.rsplit(" ", 1)[-1] in _LOCATIVE or claim.value[:1].isupper()
 
 
 # "before X", "prior to X", "until X came along", "earlier than X": X is what the
