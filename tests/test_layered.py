@@ -6,10 +6,12 @@ from __future__ import annotations
 from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from memstrata import Memory
 from memstrata.ids import format_time
+from memstrata.retrieve import layered
 from memstrata.retrieve.query import analyse, names_match, question_kind
 
 FILLER = [
@@ -254,3 +256,32 @@ def test_hits_are_counted_only_when_asked(db_path: Path) -> None:
         counted = m.get(a.id, user_id="u")
         assert counted.hits == 2 and counted.last_hit_at is not None
         assert counted.version == 1 and [e.op for e in m.history(a.id, user_id="u")] == ["add"]
+
+
+def test_feedback_lifts_what_is_like_the_best_matches_not_merely_like_the_question(
+    db_path: Path,
+) -> None:
+    """Two list items match the question best; a third item is like them and unlike
+    the question's words, a fourth shares only the question's words: moving the
+    question toward its best matches puts the third above the fourth."""
+
+    class Vectors:
+        def __init__(self, rows: dict[str, list[float]]) -> None:
+            self.rows = {k: np.array(v, dtype=np.float32) / np.linalg.norm(v)
+                         for k, v in rows.items()}  # fmt: skip
+
+        def vectors(self, ids: list[str]) -> dict[str, np.ndarray]:
+            return {i: self.rows[i] for i in ids if i in self.rows}
+
+    question = np.array([1.0, 0.0, 0.0], dtype=np.float32)
+    store = Vectors({"camping": [0.8, 0.6, 0.0], "pottery": [0.8, 0.6, 0.1],
+                     "swimming": [0.3, 0.9, 0.0], "wording": [0.5, 0.0, 0.9]})  # fmt: skip
+    with Memory(db_path, embedder="hash") as m:
+        [turn] = m.add("placeholder", user_id="u")
+    scores = {"camping": 1.0, "pottery": 0.9, "swimming": 0.3, "wording": 0.33}
+    for weight, order in ((0.0, ["wording", "swimming"]), (0.3, ["swimming", "wording"])):
+        units = {u: layered.Evidence(turn, score=s) for u, s in scores.items()}
+        if weight:
+            layered._feedback(store, units, question, weight)
+        assert sorted(["swimming", "wording"], key=lambda u: -units[u].score) == order
+        assert max(units, key=lambda u: units[u].score) == "camping"

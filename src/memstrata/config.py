@@ -63,7 +63,9 @@ class Settings:
       vector is the turn's plus
       `window_weight` times its neighbour's, its full-text score the turn's plus
       `window_text` times its neighbour's (averaged), and a turn scores the better of
-      its own and its windows' (0 turns windows off).
+      its own and its windows' (0 turns windows off). `feedback_weight`: the best
+      50 are scored again with the question moved toward its best 2 matches, and
+      this share of that (scaled) cosine is added (pseudo-relevance feedback).
       `episode_boost`, `topic_boost`: added to events in the best-matching episodes
       and topics (coarse to fine). `time_boost`: added when an event's time falls
       in the query's time range. `when_boost`: added, for a "when" question, to
@@ -102,6 +104,7 @@ class Settings:
     neighbour_weight: float = 0.1
     window_weight: float = 0.5
     window_text: float = 0.5
+    feedback_weight: float = 0.3
     episode_boost: float = 0.0
     topic_boost: float = 0.0
     time_boost: float = 0.1

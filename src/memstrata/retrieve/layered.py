@@ -59,6 +59,8 @@ _SUCCESSORS_FROM = 20  # the best this many turns are checked for a successor
 _SOURCES_PER_FACT = 8  # the turns a repeated fact scores for, at most
 _BEST_EPISODES = 2
 _BEST_TOPICS = 2
+FEEDBACK_FROM = 2  # the best matches the question is moved toward
+FEEDBACK_DEPTH = 50  # the best evidence scored again with the moved question
 
 
 @dataclass
@@ -170,6 +172,8 @@ def search(
     _boost(store, units, vector, info, scope, settings)
     if settings.neighbour_weight:
         _spread(store, units, scope, filters, settings.neighbour_weight)
+    if settings.feedback_weight and vector is not None:
+        _feedback(store, units, vector, settings.feedback_weight)
     now_asked = filters.as_of is not None or not past
     if settings.supersede:
         _successors(store, units, scope, filters, move=now_asked)
@@ -527,6 +531,31 @@ def _spread(
     for uid, gain in gains.items():
         if uid in units:
             units[uid].score += gain
+
+
+def _feedback(store: Any, units: dict[str, Evidence], vector: np.ndarray, weight: float) -> None:
+    """Pseudo-relevance feedback: the question moved toward its best `FEEDBACK_FROM`
+    matches (q + their mean vector) scores the best `FEEDBACK_DEPTH` again, and
+    `weight` times that cosine (scaled to the spread of their scores) is added. The
+    items of a list are alike and unlike the question's words ("what activities has
+    she done with her family?": camping, a pottery class, swimming with the kids)."""
+    ranked = sorted(units, key=lambda u: -units[u].score)[:FEEDBACK_DEPTH]
+    vectors = store.vectors(ranked)
+    best = [vectors[u] for u in ranked[:FEEDBACK_FROM] if u in vectors]
+    if not best or len(vectors) < 2:
+        return
+    moved = vector + np.mean(best, axis=0)
+    moved /= max(float(np.linalg.norm(moved)), 1e-12)
+    cosines = {u: float(v @ moved) for u, v in vectors.items()}
+    lo, hi = min(cosines.values()), max(cosines.values())
+    scores = [units[u].score for u in ranked]
+    spread = max(scores) - min(scores)
+    if hi <= lo or spread <= 0:
+        return
+    for uid in ranked:
+        share = (cosines[uid] - lo) / (hi - lo) if uid in cosines else 0.0
+        units[uid].score += weight * spread * share
+        units[uid].ranks["feedback"] = {"score": cosines.get(uid, 0.0)}
 
 
 def as_sources(e: Evidence) -> dict[str, dict[str, float]]:
