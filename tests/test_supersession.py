@@ -206,3 +206,26 @@ def test_a_where_question_counts_back_to_a_named_place_said_without_one(m: Memor
     say(m, "Started learning Portuguese on Tuesdays and Thursdays.", MAR, "s4")
     hits = m.search("Where did alice work before Greenhollow Farms?", user_id="alice", k=3)
     assert hits[0].record.id == bluepeak.id
+
+
+def test_rivals_of_the_present_match_a_share_of_the_best_not_within_a_fixed_gap() -> None:
+    """When every match is weak, a fixed gap of cosine would let anything the person
+    said take the top ("I started a puzzle" for "how was emil eating?"); a rival must
+    match at least 1 - margin of what the best match does."""
+    from memstrata.form.claims import Claim
+    from memstrata.retrieve import present
+
+    def said(key: str, match: float, at: str, slot: str) -> present.Candidate:
+        claim = Claim("emil", slot, "something", "change")
+        return present.Candidate(key, 1.0 - match, match, at, "emil", [claim])
+
+    def first(candidates: list[present.Candidate]) -> str:
+        scores = present.order(candidates, frozenset({"emil"}), margin=0.4)
+        return max(scores, key=lambda key: scores[key])
+
+    weak = [said("plant-based", 0.27, "2023-04-10", "switch"),
+            said("puzzle", 0.15, "2023-04-12", "start")]  # fmt: skip
+    assert first(weak) == "plant-based"
+    strong = [said("plant-based", 0.72, "2023-04-10", "switch"),
+              said("vegan", 0.61, "2023-04-12", "go")]  # fmt: skip
+    assert first(strong) == "vegan"  # the newer value, as good a match

@@ -72,7 +72,7 @@ class Settings:
       evidence that carries a resolved date. `salience_weight`: the strength of the salience prior.
       `prefer_present`: for a question about the present, the best-matching turns
       that state a value of the person asked about (those whose cosine to the
-      question is within `rival_margin` of the best) are ordered newest first
+      question is at least 1 - `rival_margin` times the best's) are ordered newest first
       (`retrieve.present`).
     `supersede` (write path): a newer fact about the same subject and attribute with
       another value supersedes the older one (`form.supersede`); the two statements'
@@ -100,7 +100,7 @@ class Settings:
     novelty: bool = True
     text_weight: float = 0.5
     fact_weight: float = 0.3
-    name_boost: float = 0.1
+    name_boost: float = 0.3
     neighbour_weight: float = 0.1
     window_weight: float = 0.5
     window_text: float = 0.5
@@ -117,7 +117,7 @@ class Settings:
     dedup_similarity: float = 0.97
     supersede_similarity: float = 0.65
     prefer_present: bool = True
-    rival_margin: float = 0.2
+    rival_margin: float = 0.4
     profile_share: float = 0.15
     count_hits: bool = False
     background_formation: bool = False

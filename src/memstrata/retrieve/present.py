@@ -5,7 +5,10 @@ newest statement of a value comes first, unless the question asks about the past
 Porto" (March) about as well; the question is about the present, so March comes
 first. The question itself says which attribute is meant (no list of attributes is
 needed): the rivals are the best-matching memories among the top `RIVALS_FROM`,
-those whose statement's cosine to the question is within `margin` of the best.
+those whose statement's cosine to the question is at least (1 - `margin`) times the
+best's (a share, not a difference: cosines are low when every match is weak, and a
+fixed difference then let in whatever the person said, "I started a puzzle" for "how
+was she eating?").
 
 Only a memory whose statement is about the person asked about (or its speaker, when
 the question names no one) and asserts a value ("state" or "change", see
@@ -34,7 +37,7 @@ _PAST = re.compile(
     r"(?:19|20)\d\d)\b",
     re.IGNORECASE,
 )
-RIVAL_MARGIN = 0.2  # a rival's cosine to the question is at most this below the best
+RIVAL_MARGIN = 0.4  # a rival's cosine to the question is at least 1 - this of the best's
 RIVALS_FROM = 10  # rivals come from the top this many
 
 
@@ -137,7 +140,7 @@ def order(
     pool = [c for c in ranked if before is None or c.at < before]
     if not pool:
         return {}
-    floor = max(c.match for c in pool) - margin
+    floor = max(c.match for c in pool) * (1 - margin)
     rivals = [c for c in pool if c.match >= floor and rival(c, subjects, kind)]
     if not rivals:
         return {}
