@@ -166,23 +166,24 @@ def tmp_export(m: Memory, db_path: Path) -> str:
     return text
 
 
-def test_purge_takes_its_vector_out_of_the_episodes_and_topics_it_joined(memory: Memory) -> None:
+def test_purge_takes_its_vector_out_of_the_episodes_and_topics_it_joined(db_path: Path) -> None:
     import numpy as np
 
     from memstrata.form.episodes import centroid
 
-    turns = memory.add([f"we talked about the lake and the boats, part {n}" for n in range(6)],
-                       user_id="u", session_id="s")  # fmt: skip
-    [episode] = memory.list(kinds=["episode"], user_id="u").records
-    unquoted = [t for t in turns if t.id not in episode.source_ids]
-    assert unquoted
-    gone = unquoted[0]
-    members = memory.store.linked([episode.id], "part_of", reverse=True)[episode.id]
-    memory.purge(gone.id, user_id="u")
-    others = memory.store.vectors_of([m for m in members if m != gone.id])
-    assert len(others) == len(members) - 1
-    stored = memory.store.vectors_of([episode.id])[episode.id]
-    assert np.allclose(stored, centroid(np.stack(list(others.values()))), atol=1e-6)
-    assert memory.get(episode.id, user_id="u").text == episode.text
-    topics = memory._former._load_topics("default\x1fu\x1f", len(stored))
-    assert int(topics.counts.sum()) == len(turns) - 1
+    with Memory(db_path, embedder="hash", episodes=True) as memory:
+        turns = memory.add([f"we talked about the lake and the boats, part {n}" for n in range(6)],
+                           user_id="u", session_id="s")  # fmt: skip
+        [episode] = memory.list(kinds=["episode"], user_id="u").records
+        unquoted = [t for t in turns if t.id not in episode.source_ids]
+        assert unquoted
+        gone = unquoted[0]
+        members = memory.store.linked([episode.id], "part_of", reverse=True)[episode.id]
+        memory.purge(gone.id, user_id="u")
+        others = memory.store.vectors_of([m for m in members if m != gone.id])
+        assert len(others) == len(members) - 1
+        stored = memory.store.vectors_of([episode.id])[episode.id]
+        assert np.allclose(stored, centroid(np.stack(list(others.values()))), atol=1e-6)
+        assert memory.get(episode.id, user_id="u").text == episode.text
+        topics = memory._former._load_topics("default\x1fu\x1f", len(stored))
+        assert int(topics.counts.sum()) == len(turns) - 1

@@ -8,6 +8,7 @@ import sqlite3
 import threading
 import time
 import warnings
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -92,7 +93,20 @@ def test_a_failing_extractor_never_blocks_the_add(
     assert hit.record.id == turns[0].id and set(hit.sources) >= {"bm25", "dense"}
 
 
-def test_episodes_summarise_sessions_and_grow_with_them(memory: Memory) -> None:
+@pytest.fixture
+def episodic(db_path: Path) -> Iterator[Memory]:
+    with Memory(db_path, embedder="hash", episodes=True) as m:
+        yield m
+
+
+def test_episodes_are_formed_only_when_asked_for(memory: Memory) -> None:
+    add_chat(memory)
+    assert memory.list(user_id="u", kinds=["episode"]).records == []
+    assert memory.list(user_id="u", kinds=["fact"]).records
+
+
+def test_episodes_summarise_sessions_and_grow_with_them(episodic: Memory) -> None:
+    memory = episodic
     first = add_chat(memory)
     [episode] = memory.list(user_id="u", kinds=["episode"]).records
     assert episode.metadata["first"] == first[0].id and episode.metadata["last"] == first[-1].id
@@ -234,7 +248,7 @@ def test_background_formation_matches_inline_and_flushes(tmp_path: Path) -> None
     texts = {}
     for background in (False, True):
         with Memory(tmp_path / f"b{background}.db", embedder="hash",
-                    background_formation=background) as m:  # fmt: skip
+                    background_formation=background, episodes=True) as m:  # fmt: skip
             first = add_chat(m)
             more = m.add([{"name": "Melanie", "content": "I painted a lake last week."}],
                          user_id="u", session_id="s1", occurred_at=DAY)  # fmt: skip
@@ -353,8 +367,9 @@ def test_concurrent_adds_commit_together_and_a_failing_one_fails_alone(
 
 
 def test_a_long_session_is_cut_into_bounded_episodes(
-    memory: Memory, monkeypatch: pytest.MonkeyPatch
+    episodic: Memory, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    memory = episodic
     monkeypatch.setattr(formation, "EPISODE_MAX_TURNS", 4)
     for n in range(10):  # one topic throughout: only the bound cuts it
         memory.add(f"We talked about the lake again, part {n}.", user_id="u", session_id="s1")

@@ -77,7 +77,8 @@ def test_a_killed_processs_unformed_turns_are_formed_by_the_next_one(
     stuck_child.send_signal(signal.SIGKILL)
     stuck_child.wait(30)
     # (dedup off: both sessions say the same, and each is to be formed once)
-    with Memory(db_path, embedder="hash", background_formation=True, dedup=False) as m:
+    with Memory(db_path, embedder="hash", background_formation=True, dedup=False,
+                episodes=True) as m:  # fmt: skip
         assert m.flush(timeout=30)
         facts = _facts(m)
         episodes = m.list(user_id="u", kinds=["episode"]).records

@@ -49,7 +49,9 @@ class Settings:
       `facts`: split turns into statements, first person resolved to the speaker,
       relative times resolved into dates, entities found (L3).
       `episodes`: topic segments of each session with an extractive summary and a
-      centroid (L2). `profiles`: per-entity profiles of salient facts (L4).
+      centroid (L2); off by default: no search or context used them to any measured
+      gain (LoCoMo and BEAM dev), and they cost ~4% of ingest and of the file.
+      `profiles`: per-entity profiles of salient facts (L4).
       `topics`: online k-means topic clusters over event vectors (L4).
       `novelty`: each new event's novelty, a salience prior.
     Read path (the "layered" strategy):
@@ -94,7 +96,7 @@ class Settings:
     max_text_bytes: int = DEFAULT_MAX_TEXT_BYTES
     embed_speaker: bool = True
     facts: bool = True
-    episodes: bool = True
+    episodes: bool = False
     profiles: bool = True
     topics: bool = True
     novelty: bool = True

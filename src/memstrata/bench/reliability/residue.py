@@ -179,7 +179,7 @@ def run_variant(variant: str, folder: Path, rng: random.Random, ann_rows: int) -
     context = lowered_thresholds(ann_rows - 50) if variant == "ann" else contextlib.nullcontext()
     with context, warnings.catch_warnings():
         warnings.simplefilter("ignore")  # the reader variant's purge warns; counted below
-        memory = Memory(db, embedder="hash")
+        memory = Memory(db, embedder="hash", episodes=True)  # every layer, to purge from
         try:
             others = [_FILLER.format(i=i, topic=("rose", "herb", "tulip")[i % 3])
                       for i in range(filler)]  # fmt: skip
