@@ -159,8 +159,15 @@ def test_search_and_context_answer_as_of_a_time(tmp_path: Path) -> None:
                 shown = ctx.structured_content["memory_ids"]  # type: ignore[index]
                 assert ids["I live in Lisbon"] in shown and ids["I moved to Porto"] not in shown
                 for tool in ("search", "context"):
-                    bad = await client.call_tool(tool, {**query, "as_of": "not a time"})
-                    message = bad.content[0].text  # type: ignore[union-attr]
-                    assert bad.is_error and "invalid_input: as_of" in message, tool
+                    for key in ("as_of", "now"):
+                        bad = await client.call_tool(tool, {**query, key: "not a time"})
+                        message = bad.content[0].text  # type: ignore[union-attr]
+                        assert bad.is_error and f"invalid_input: {key}" in message, tool
+                # "last week" counts from now=: the week before February holds Lisbon only.
+                week = {"query": "what did we talk about last week?", "user_id": "alice"}
+                feb = await client.call_tool("search", {**week, "now": "2025-01-20T00:00:00Z"})
+                assert texts(feb.structured_content)[0] == "I live in Lisbon"  # type: ignore[arg-type]
+                mar = await client.call_tool("search", {**week, "now": "2025-03-20T00:00:00Z"})
+                assert texts(mar.structured_content)[0] == "I moved to Porto"  # type: ignore[arg-type]
 
         anyio.run(main)

@@ -51,6 +51,13 @@ AsOf = Annotated[
     str | None,
     Field(description="Answer as memory stood at this ISO 8601 time (optional; default: now)."),
 ]
+Now = Annotated[
+    str | None,
+    Field(
+        description="The ISO 8601 time the question's relative times ('last week') count "
+        "from (optional; default: the newest memory's time)."
+    ),
+]
 
 _READ = ToolAnnotations(read_only_hint=True, idempotent_hint=True, open_world_hint=False)
 
@@ -116,13 +123,14 @@ def create_mcp(
         agent_id: AgentId = None,
         session_id: SessionId = None,
         as_of: AsOf = None,
+        now: Now = None,
     ) -> dict[str, Any]:
         """Look up what you were told before: the stored memories that best match a
         question, best first, each with its date, its speaker and the facts drawn from
         it. Use it before answering anything that may depend on earlier conversations
         ("where does she live?", "what did we decide?")."""
         found = await run("search", query=query, k=k, user_id=user_id, agent_id=agent_id,
-                    session_id=session_id, as_of=as_of)  # fmt: skip
+                    session_id=session_id, as_of=as_of, now=now)  # fmt: skip
         return _envelope(memories=[
             {**_shown(h["record"]), "score": round(h["score"], 4),
              "facts": [f["text"] for f in h.get("facts", [])]}
@@ -139,13 +147,14 @@ def create_mcp(
         agent_id: AgentId = None,
         session_id: SessionId = None,
         as_of: AsOf = None,
+        now: Now = None,
     ) -> dict[str, Any]:
         """A ready-to-read block of what memory holds for a question, within a token
         budget: what is known about the people involved, the relevant memories with
         their dates, then the last turns of the session. Use it to catch up at the
         start of a task or a conversation."""
         ctx = await run("context", query=query, budget_tokens=budget_tokens, user_id=user_id,
-                  agent_id=agent_id, session_id=session_id, as_of=as_of)  # fmt: skip
+                  agent_id=agent_id, session_id=session_id, as_of=as_of, now=now)  # fmt: skip
         ids = list(dict.fromkeys(part["record_id"] for part in ctx["parts"]))
         return _envelope(context=ctx["text"], tokens=ctx["tokens"], memory_ids=ids)
 
