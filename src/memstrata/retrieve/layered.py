@@ -16,7 +16,10 @@ its turn, so it scores for that turn instead of competing with it. Per evidence:
               + topic_boost     if it is in one of the nearest topic clusters
     score  *= the salience prior
     then each evidence passes neighbour_weight * score to the turns just before and
-    after it in its session (an answer follows its question).
+    after it in its session (an answer follows its question), and the best 50 gain
+    feedback_weight * their cosine to the question moved toward its best 2 (scaled
+    to the spread of their scores; `_feedback`). The order of the present
+    (`present`) and of superseded values (`_successors`) comes last.
 
 A convex combination of scaled scores keeps how much better the best match is than
 the next, which rank fusion throws away (LoCoMo dev split, recall@10: rank fusion
