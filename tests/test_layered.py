@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from memstrata import Memory
+from memstrata import Memory, Record, Scope
 from memstrata.ids import format_time
 from memstrata.retrieve import layered
 from memstrata.retrieve.query import analyse, names_match, question_kind
@@ -258,9 +258,7 @@ def test_hits_are_counted_only_when_asked(db_path: Path) -> None:
         assert counted.version == 1 and [e.op for e in m.history(a.id, user_id="u")] == ["add"]
 
 
-def test_feedback_lifts_what_is_like_the_best_matches_not_merely_like_the_question(
-    db_path: Path,
-) -> None:
+def test_feedback_lifts_what_is_like_the_best_matches_not_merely_like_the_question() -> None:
     """Two list items match the question best; a third item is like them and unlike
     the question's words, a fourth shares only the question's words: moving the
     question toward its best matches puts the third above the fourth."""
@@ -276,8 +274,7 @@ def test_feedback_lifts_what_is_like_the_best_matches_not_merely_like_the_questi
     question = np.array([1.0, 0.0, 0.0], dtype=np.float32)
     store = Vectors({"camping": [0.8, 0.6, 0.0], "pottery": [0.8, 0.6, 0.1],
                      "swimming": [0.3, 0.9, 0.0], "wording": [0.5, 0.0, 0.9]})  # fmt: skip
-    with Memory(db_path, embedder="hash") as m:
-        [turn] = m.add("placeholder", user_id="u")
+    turn = Record("t", "event", "", Scope(), "2026-01-01T00:00:00Z", "2026-01-01T00:00:00Z")
     scores = {"camping": 1.0, "pottery": 0.9, "swimming": 0.3, "wording": 0.33}
     for weight, order in ((0.0, ["wording", "swimming"]), (0.3, ["swimming", "wording"])):
         units = {u: layered.Evidence(turn, score=s) for u, s in scores.items()}
