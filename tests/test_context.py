@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from memstrata import InvalidInput, Memory
 from memstrata.ids import new_id
-from memstrata.retrieve.context import assemble, estimate_tokens
+from memstrata.retrieve.context import assemble, estimate_tokens, excerpt
 from memstrata.types import Record, Scope
 
 
@@ -75,3 +77,55 @@ def test_memory_context_uses_search_and_the_session_tail(memory: Memory) -> None
 def test_bad_budgets(memory: Memory, budget: object) -> None:
     with pytest.raises(InvalidInput, match="budget_tokens"):
         memory.context("x", budget_tokens=budget)  # type: ignore[arg-type]
+
+
+def _statement(turn: Record, start: int, end: int) -> Record:
+    return Record(id=new_id(), kind="fact", text=turn.text[start:end], scope=Scope(),
+                  occurred_at=turn.occurred_at, recorded_at=turn.recorded_at,
+                  source_ids=[turn.id], metadata={"span": [start, end]})  # fmt: skip
+
+
+LONG = ("Hey Mel, it has been such a busy week with the kids and the new job! "
+        "I finally went to the pottery workshop on Friday. "
+        "[shared a photo: a photo of a bowl with a blue glaze on a wooden table]")  # fmt: skip
+
+
+def test_a_long_turn_shows_the_sentences_that_matched_and_marks_what_it_leaves_out() -> None:
+    turn = _record(LONG)
+    start = LONG.index("I finally")
+    end = LONG.index("[shared") - 1
+    pottery, photo = _statement(turn, start, end), _statement(turn, end + 1, len(LONG))
+    shown = excerpt(turn, [pottery], 1)
+    assert shown.text == "… I finally went to the pottery workshop on Friday. …"
+    assert shown.id == turn.id and turn.text == LONG  # the stored record is untouched
+    # Two matching sentences side by side read as one; the turn's start is still cut.
+    assert excerpt(turn, [photo, pottery], 2).text == "… " + LONG[start:]
+    # Short turns, sentences=0, and statements of another turn (a merged repeat) or with
+    # a span outside the turn leave the turn whole.
+    short = _record("I finally went to the pottery workshop.")
+    assert excerpt(short, [_statement(short, 0, 10)], 1) is short
+    assert excerpt(turn, [pottery], 0) is turn
+    other = _record(LONG)
+    assert excerpt(turn, [_statement(other, start, end)], 1) is turn
+    bad = _statement(turn, start, end)
+    bad.metadata["span"] = [start, len(LONG) + 5]
+    assert excerpt(turn, [bad], 1) is turn
+
+
+def test_context_lines_of_long_turns_are_excerpts_that_name_their_turn(tmp_path: Path) -> None:
+    filler = [f"note {i}: the weather was mild and the bus was on time again today."
+              for i in range(3)]  # fmt: skip
+    for sentences in (1, 0):
+        with Memory(tmp_path / f"e{sentences}.db", embedder="hash",
+                    excerpt_sentences=sentences) as m:  # fmt: skip
+            [turn] = m.add({"name": "Ann", "content": LONG}, user_id="u")
+            m.add(filler, user_id="u")
+            ctx = m.context("who went to the pottery workshop?", user_id="u", budget_tokens=400)
+            [part] = [p for p in ctx.parts if p.record_id == turn.id]
+            assert part.source_ids == [turn.id]
+            if sentences:
+                assert "pottery workshop" in part.text and "[shared a photo" not in part.text
+                assert "…" in part.text
+            else:  # the whole turn (its relative times annotated)
+                assert part.text.startswith("- [") and part.text.endswith(LONG[-40:])
+                assert "…" not in part.text and LONG[:60] in part.text

@@ -86,8 +86,10 @@ class Settings:
     `answer_facts` (write path): a short reply to another speaker's question also
       gives the fact "question + reply" (what "Galway, for now." answers).
     Context: `profile_share`: the share of the budget the stable profile prefix
-    may take. `count_hits`: each search counts a hit on what it returns (a write per
-    search; hits raise salience a little), off by default.
+    may take. `excerpt_sentences`: a turn of 160 characters or more shows only the
+    sentences of its best this many matching statements, verbatim, "…" where text is
+    left out (0 shows whole turns). `count_hits`: each search counts a hit on what
+    it returns (a write per search; hits raise salience a little), off by default.
     `background_formation`: `add` returns once the turns are stored and embedded, and
     a worker thread forms facts, episodes and profiles after it (`flush()` waits for
     it); the server turns this on. Off, `add` returns with formation done.
@@ -121,6 +123,7 @@ class Settings:
     prefer_present: bool = True
     rival_margin: float = 0.4
     profile_share: float = 0.15
+    excerpt_sentences: int = 1
     count_hits: bool = False
     background_formation: bool = False
 

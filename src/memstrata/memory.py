@@ -28,7 +28,7 @@ from memstrata.form.jobs import Formations, Job
 from memstrata.form.worker import FormationWorker
 from memstrata.ids import just_after, new_id, now, parse_stored_time
 from memstrata.retrieve import layered
-from memstrata.retrieve.context import Context, TokenCounter, assemble, estimate_tokens
+from memstrata.retrieve.context import Context, TokenCounter, assemble, estimate_tokens, excerpt
 from memstrata.retrieve.fusion import rrf
 from memstrata.retrieve.query import analyse, unnamed
 from memstrata.store.base import EmbedderInfo, Filters, Store
@@ -772,11 +772,9 @@ class Memory:
         if when is not None:  # a profile holds what is true now: only one made by then
             prefix = [p for p in prefix if p.occurred_at <= when]
         cap = int(budget_tokens * self.settings.profile_share)
-        sections: builtins.list[Any] = [
-            ("profile", prefix, cap),
-            ("relevant", [h.record for h in hits]),
-            ("recent", tail),
-        ]
+        shown = [excerpt(h.record, h.facts, self.settings.excerpt_sentences) for h in hits]
+        sections: builtins.list[Any] = [("profile", prefix, cap), ("relevant", shown),
+                                        ("recent", tail)]  # fmt: skip
         until = {h.record.id: h.until for h in hits if h.until is not None}
         context = assemble(sections, budget_tokens, token_counter or estimate_tokens, until)
         context.warnings = list(getattr(hits, "warnings", []))

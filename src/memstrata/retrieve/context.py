@@ -11,7 +11,7 @@ from __future__ import annotations
 import contextlib
 import math
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from memstrata.form.times import annotate, day_label, find_times
@@ -90,6 +90,42 @@ def render_line(record: Record, until: str | None = None) -> str:
     who = f"{record.speaker}: " if record.speaker and record.kind == "event" else ""
     note = f" {until_note(until)}" if until else ""
     return f"- [{record.occurred_at[:10]}] {who}{text}{note}"
+
+
+EXCERPT_FROM = 160  # characters: a turn this long shows the sentences that matched
+
+
+def excerpt(record: Record, facts: Sequence[Record], sentences: int) -> Record:
+    """A long turn as the sentences of it that matched the question: the sentences
+    of its best `sentences` matching statements, verbatim and in order, with "…"
+    where text is left out; a short turn, or one no statement of which matched, as
+    it is. The budget then holds more of the turns that matter (a LoCoMo line is
+    ~50 tokens, most of it pleasantries and photo captions)."""
+    text = record.text
+    if record.kind != "event" or len(text) < EXCERPT_FROM or sentences < 1:
+        return record
+    spans = [s for f in facts[:sentences] if (s := _span(f, record)) is not None]
+    if not spans:
+        return record
+    pieces: list[list[int]] = []
+    for start, end in sorted(set(spans)):
+        if pieces and start <= pieces[-1][1] + 1:  # touching sentences read as one
+            pieces[-1][1] = max(pieces[-1][1], end)
+        else:
+            pieces.append([start, end])
+    shown = " … ".join(text[a:b] for a, b in pieces)
+    shown = ("… " if pieces[0][0] > 0 else "") + shown + (" …" if pieces[-1][1] < len(text) else "")
+    return replace(record, text=shown) if len(shown) < 0.8 * len(text) else record
+
+
+def _span(fact: Record, turn: Record) -> tuple[int, int] | None:
+    """Where in `turn` the statement `fact` was read from, if it was read from it."""
+    span = fact.metadata.get("span")
+    if fact.source_ids[:1] != [turn.id] or not isinstance(span, list) or len(span) != 2:
+        return None
+    start, end = span
+    ok = isinstance(start, int) and isinstance(end, int) and 0 <= start < end <= len(turn.text)
+    return (start, end) if ok else None
 
 
 def assemble(
