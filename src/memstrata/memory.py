@@ -742,7 +742,8 @@ class Memory:
         with the most facts, in a fixed order, within `profile_share` of the budget, so
         that an LLM's prompt cache keeps hitting), then the relevant memories (searched
         across the whole scope, best first, each with its date, its speaker and the
-        dates its relative times meant), then the last `recent` turns of `session_id`,
+        dates its relative times meant; a long turn as the sentence of it that matched,
+        see `Settings.excerpt_sentences`), then the last `recent` turns of `session_id`,
         the current session, in order. `token_counter` counts exactly (e.g. a tokenizer's
         `len(encode(text))`); the default is a fast estimate. `.text` goes into the
         prompt; `.parts` say which records each line came from. `as_of` builds the

@@ -1,7 +1,8 @@
 """Assembling a prompt-ready context within a token budget (pure: no I/O).
 
 The block is built in sections, each a heading and lines: the relevant memories in
-rank order, then the recent tail of the current session in time order. A line goes
+rank order (a long turn as the sentence of it that matched, `excerpt`), then the
+recent tail of the current session in time order. A line goes
 in whole or not at all, and the total never exceeds the budget as the given token
 counter counts it.
 """
