@@ -122,5 +122,13 @@ def test_search_and_context_as_of(db_path: Path) -> None:
                "--as-of", "2025-02-01")["text"]  # fmt: skip
     assert "Lisbon" in block and "Porto" not in block
     for command in ("search", "context"):
-        bad = run(db_path, command, "x", "--as-of", "not a time")
-        assert bad.returncode == 2 and b"error: as_of 'not a time'" in bad.stderr, command
+        for option in ("--as-of", "--now"):
+            bad = run(db_path, command, "x", option, "not a time")
+            field = option.strip("-").replace("-", "_").encode()
+            assert bad.returncode == 2 and b"error: " + field + b" 'not a time'" in bad.stderr
+    # "last week" counts from --now: the week before 20 January holds Lisbon only.
+    week = ("search", "what did we talk about last week?", "--user", "dora")
+    first = ok(db_path, *week, "--now", "2025-01-20T00:00:00Z")["hits"][0]
+    assert first["record"]["text"] == "I live in Lisbon"
+    first = ok(db_path, *week, "--now", "2025-03-20T00:00:00Z")["hits"][0]
+    assert first["record"]["text"] == "I moved to Porto"

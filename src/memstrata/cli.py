@@ -59,6 +59,12 @@ AsOfOpt = Annotated[
     str | None,
     typer.Option("--as-of", metavar="TIME", help="Answer as memory stood at this time (ISO)."),
 ]
+NowOpt = Annotated[
+    str | None,
+    typer.Option("--now", metavar="TIME",
+                 help="The time the query's 'last week' counts from (ISO) [default: the "
+                      "newest memory's]."),
+]  # fmt: skip
 
 
 @app.callback()
@@ -236,6 +242,7 @@ def search(
     since: Annotated[str | None, typer.Option(help="Occurred at or after (ISO).")] = None,
     until: Annotated[str | None, typer.Option(help="Occurred before (ISO).")] = None,
     as_of: AsOfOpt = None,
+    now: NowOpt = None,
     meta: Annotated[list[str] | None, typer.Option(help="Metadata key=value filter.")] = None,
     namespace: NsOpt = "default",
     user: UserOpt = None,
@@ -258,6 +265,7 @@ def search(
             until=until,
             metadata=_parse_meta(meta) or None,
             as_of=as_of,
+            now=now,
             **_scope(namespace, user, agent, session),
         )
         elapsed = (time.perf_counter() - started) * 1000
@@ -292,6 +300,7 @@ def context(
     budget: Annotated[int, typer.Option(help="Token budget of the block.")] = 1000,
     recent: Annotated[int, typer.Option(help="Last turns of --session to end with.")] = 8,
     as_of: AsOfOpt = None,
+    now: NowOpt = None,
     namespace: NsOpt = "default",
     user: UserOpt = None,
     agent: AgentOpt = None,
@@ -307,6 +316,7 @@ def context(
             budget_tokens=budget,
             recent=recent,
             as_of=as_of,
+            now=now,
             **_scope(namespace, user, agent, session),
         )
     _emit(block.to_dict()) if _want_json() else _out.print(block.text, markup=False)
