@@ -217,7 +217,7 @@ def test_rivals_of_the_present_match_a_share_of_the_best_not_within_a_fixed_gap(
 
     def said(key: str, match: float, at: str, slot: str) -> present.Candidate:
         claim = Claim("emil", slot, "something", "change")
-        return present.Candidate(key, 1.0 - match, match, at, "emil", [claim])
+        return present.Candidate(key, match, match, at, "emil", [claim])  # ranked by match
 
     def first(candidates: list[present.Candidate]) -> str:
         scores = present.order(candidates, frozenset({"emil"}), margin=0.4)
