@@ -13,7 +13,6 @@ import threading
 import warnings
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime, timezone
-from pathlib import Path
 from typing import IO, Any, TypeVar
 
 import numpy as np
@@ -31,8 +30,8 @@ from memstrata.retrieve import layered
 from memstrata.retrieve.context import Context, TokenCounter, assemble, estimate_tokens, excerpt
 from memstrata.retrieve.fusion import rrf
 from memstrata.retrieve.query import analyse, unnamed
+from memstrata.store.backends import open_store
 from memstrata.store.base import EmbedderInfo, Filters, Store
-from memstrata.store.sqlite import SQLiteStore
 from memstrata.types import HistoryEntry, Hit, Hits, Page, Record, Scope
 from memstrata.validate import (
     MESSAGE_FIELDS,
@@ -136,10 +135,10 @@ class Memory:
         # dense recall@10 0.26 -> 0.49). The stored text stays verbatim.
         self.embed_speaker = self.settings.embed_speaker
         self.max_text_bytes = self.settings.max_text_bytes
-        self.store: Any = (
+        self.store: Store = (
             store
             if store is not None
-            else SQLiteStore(Path(path) if path is not None else default_db_path(), migrate=migrate)
+            else open_store(path if path is not None else default_db_path(), migrate=migrate)
         )
         self.store.bind_embedder(_info(self.embedder))
         self._queries = QueryVectors(self.embedder.embed, cache=_QUERY_CACHE)
@@ -840,8 +839,7 @@ class Memory:
                 "searches use full text until it works again",
                 stacklevel=2,
             )
-        if isinstance(self.store, SQLiteStore):
-            self.store.load_index()
+        self.store.load_index()
 
     def stats(
         self,
@@ -876,7 +874,7 @@ class Memory:
     ) -> Memory:
         """Open a store built with another embedding model, switch it to `embedder`
         and drop the old vectors; call `reindex()` next to embed everything again."""
-        store = SQLiteStore(Path(path))
+        store = open_store(path)
         model = load_embedder(embedder)
         store.rebind_embedder(_info(model))
         return cls(embedder=model, store=store)

@@ -14,7 +14,7 @@ import numpy as np
 
 from memstrata.errors import InvalidInput
 from memstrata.ids import now
-from memstrata.store.base import EmbedderInfo
+from memstrata.store.base import EmbedderInfo, Store
 from memstrata.types import RECORD_FIELDS, HistoryEntry, Record, Scope
 from memstrata.validate import check_history_entry, check_record
 
@@ -35,7 +35,7 @@ def _open(target: str | os.PathLike[str] | IO[str], mode: str) -> Iterator[IO[st
 
 
 def export_jsonl(
-    store: Any, scope: Scope, info: EmbedderInfo, destination: str | os.PathLike[str] | IO[str]
+    store: Store, scope: Scope, info: EmbedderInfo, destination: str | os.PathLike[str] | IO[str]
 ) -> int:
     count = 0
     with _open(destination, "w") as out:
@@ -65,7 +65,7 @@ def export_jsonl(
 
 
 def import_jsonl(
-    store: Any,
+    store: Store,
     source: str | os.PathLike[str] | IO[str],
     embed: Callable[[Sequence[Record]], np.ndarray],
     info: EmbedderInfo,
@@ -100,7 +100,10 @@ def import_jsonl(
 
 
 def _flush(
-    store: Any, batch: list[Any], embed: Callable[[Sequence[Record]], np.ndarray], actor: str | None
+    store: Store,
+    batch: list[Any],
+    embed: Callable[[Sequence[Record]], np.ndarray],
+    actor: str | None,
 ) -> int:
     missing = [i for i, (r, v, _) in enumerate(batch) if v is None and r.text]
     if missing:

@@ -37,8 +37,7 @@ from memstrata.form.entities import entity_key, find_entities
 from memstrata.form.statements import statements
 from memstrata.form.times import TimeMention, annotate, find_times
 from memstrata.ids import day_end, day_start, new_id, now, parse_stored_time
-from memstrata.store.base import Link
-from memstrata.store.derived_state import Change
+from memstrata.store.base import Change, Link, Store
 from memstrata.types import Record, Scope
 
 Embed = Callable[[Sequence[str]], np.ndarray]
@@ -230,7 +229,7 @@ class Former:
     `prepare` runs before the events are stored (it sets each event's novelty, its
     initial salience); `run` after, and returns what to save."""
 
-    def __init__(self, store: Any, embed: Embed, settings: Settings) -> None:
+    def __init__(self, store: Store, embed: Embed, settings: Settings) -> None:
         self.store = store
         self.embed = embed
         self.settings = settings
@@ -474,8 +473,8 @@ class Former:
         that made it). None, to embed the text, if a fact has no vector."""
         fresh = {r.id: v for r, v in zip(out.records, out.vectors) if v is not None}
         stored = self.store.vectors_of([f.id for f in facts if f.id not in fresh])
-        vectors = [fresh.get(f.id, stored.get(f.id)) for f in facts]
-        if any(v is None for v in vectors):
+        vectors = [v for f in facts if (v := fresh.get(f.id, stored.get(f.id))) is not None]
+        if len(vectors) < len(facts):
             return None
         return episode_policy.centroid(np.stack(vectors))
 
@@ -535,9 +534,8 @@ class Former:
         session = Scope(scope.namespace, scope.user_id, scope.agent_id, scope.session_id)
         open_episode = store.last_of_session(session, "episode")
         start = open_episode.metadata.get("first") if open_episode is not None else None
-        rows = store.session_records(session, "event", after=start)
-        rows = [(r, fresh.get(r.id, v)) for r, v in rows]
-        rows = [(r, v) for r, v in rows if v is not None]
+        stored = store.session_records(session, "event", after=start)
+        rows = [(r, v) for r, u in stored if (v := fresh.get(r.id, u)) is not None]
         if not rows:
             return
         matrix = np.stack([v for _, v in rows]).astype(np.float32)

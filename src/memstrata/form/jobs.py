@@ -23,6 +23,7 @@ from memstrata.errors import EmbeddingError
 from memstrata.form import pending
 from memstrata.form.formation import Former
 from memstrata.ids import new_id
+from memstrata.store.base import Store
 from memstrata.types import Record, Scope
 
 
@@ -44,7 +45,7 @@ class Formations:
     to change or remove a turn together with what was formed from it. With `owes`
     False (formation derives nothing), adds are not marked."""
 
-    def __init__(self, store: Any, former: Former, *, owes: bool) -> None:
+    def __init__(self, store: Store, former: Former, *, owes: bool) -> None:
         self.store = store
         self.former = former
         self.owes = owes

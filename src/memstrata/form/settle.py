@@ -12,7 +12,6 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
 
 import numpy as np
 
@@ -20,8 +19,7 @@ from memstrata.config import Settings
 from memstrata.form import dedup
 from memstrata.form.claims import ASSERTING, Claim, claims_of
 from memstrata.form.supersede import Decision, Said, decide
-from memstrata.store.base import Filters, Link
-from memstrata.store.derived_state import Change
+from memstrata.store.base import Change, Filters, Link, Store
 from memstrata.types import Record, Scope
 
 CHANGING = ASSERTING | {"ended"}  # claims that may supersede an older one
@@ -42,7 +40,7 @@ class Settled:
 
 
 def against_earlier(
-    store: Any, settings: Settings, made: Sequence[Record], vectors: np.ndarray
+    store: Store, settings: Settings, made: Sequence[Record], vectors: np.ndarray
 ) -> Settled:
     """A new fact that repeats an earlier one is not kept: the earlier fact gains its
     turn as evidence and a mention (op "merge"). An earlier fact that a new one

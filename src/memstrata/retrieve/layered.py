@@ -33,7 +33,6 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timezone
 from functools import lru_cache
-from typing import Any
 
 import numpy as np
 
@@ -48,7 +47,7 @@ from memstrata.form.statements import statements
 from memstrata.ids import day_end, day_start, parse_stored_time
 from memstrata.retrieve import present
 from memstrata.retrieve.query import QueryInfo, names_match
-from memstrata.store.base import Filters
+from memstrata.store.base import Filters, Store
 from memstrata.types import Record, Scope
 
 TEXT_DEPTH = 100
@@ -84,7 +83,7 @@ def derived(record: Record) -> bool:
 
 
 def search(
-    store: Any,
+    store: Store,
     query: str,
     embedding: Callable[[], np.ndarray | None],
     info: QueryInfo,
@@ -222,7 +221,7 @@ def held(record: Record, as_of: str | None) -> bool:
 
 
 def _successors(
-    store: Any, units: dict[str, Evidence], scope: Scope, filters: Filters, *, move: bool
+    store: Store, units: dict[str, Evidence], scope: Scope, filters: Filters, *, move: bool
 ) -> None:
     """Each turn whose fact a newer fact superseded (by `as_of`, when given) says
     until when it held; with `move` (a question about the present), it ranks just
@@ -254,13 +253,13 @@ def _successors(
     if not move:
         return
     missing = [t for t in moves.values() if t not in units]
-    for record in store.get_many(missing, scope, shared=True):
-        if record.status == "active" and _passes(record, filters):
-            units[record.id] = Evidence(record, score=-1.0)
-    for old, new in sorted(moves.items(), key=lambda m: -units[m[0]].score):
-        if new not in units or old == new:
+    for newer in store.get_many(missing, scope, shared=True):
+        if newer.status == "active" and _passes(newer, filters):
+            units[newer.id] = Evidence(newer, score=-1.0)
+    for older, new in sorted(moves.items(), key=lambda m: -units[m[0]].score):
+        if new not in units or older == new:
             continue
-        a, b = units[old], units[new]
+        a, b = units[older], units[new]
         if b.score <= a.score:
             a.score, b.score = (b.score if b.score >= 0 else a.score - 1e-6), a.score
         a.score = max(a.score, b.score - 1e-6)  # just below: what the newer value replaced
@@ -323,7 +322,7 @@ def _prefer_present(
         units[uid].score = score
 
 
-def _in_time(store: Any, scope: Scope, filters: Filters, span: tuple[date, date]) -> list[Record]:
+def _in_time(store: Store, scope: Scope, filters: Filters, span: tuple[date, date]) -> list[Record]:
     """The newest TIME_DEPTH memories (as stored) that occurred in the span, and the
     turns whose facts held in it ("yesterday" said the day after)."""
     since, until = day_start(span[0]), day_end(span[1])
@@ -354,7 +353,7 @@ def _passes(record: Record, filters: Filters) -> bool:
 
 
 def _dense(
-    store: Any, units: dict[str, Evidence], vector: np.ndarray, text_of: dict[str, float],
+    store: Store, units: dict[str, Evidence], vector: np.ndarray, text_of: dict[str, float],
     scope: Scope, settings: Settings,
 ) -> None:  # fmt: skip
     """Each evidence's own cosine where the vector search did not give it, and each
@@ -395,7 +394,7 @@ def _dense(
             e.text = max(e.text, joint)
 
 
-def _windows(store: Any, units: dict[str, Evidence], scope: Scope) -> list[tuple[str, str]]:
+def _windows(store: Store, units: dict[str, Evidence], scope: Scope) -> list[tuple[str, str]]:
     """(turn, neighbour) pairs read together: every turn with the turn before it in
     its session ("Yes, last Friday!" after "When did you go?"), and a user's turn
     also with the assistant's reply to it, which restates what was asked ("Got it:
@@ -438,7 +437,7 @@ def _combine(units: dict[str, Evidence], settings: Settings) -> None:
 
 
 def _boost(
-    store: Any,
+    store: Store,
     units: dict[str, Evidence],
     vector: np.ndarray | None,
     info: QueryInfo,
@@ -491,7 +490,7 @@ def _in_range(e: Evidence, span: tuple[date, date]) -> bool:
 
 
 def _routed(
-    store: Any, units: dict[str, Evidence], vector: np.ndarray | None, scope: Scope,
+    store: Store, units: dict[str, Evidence], vector: np.ndarray | None, scope: Scope,
     settings: Settings,
 ) -> dict[str, float]:  # fmt: skip
     """Coarse to fine: the boost each evidence gets from being part of one of the
@@ -518,7 +517,7 @@ def _routed(
 
 
 def _spread(
-    store: Any, units: dict[str, Evidence], scope: Scope, filters: Filters, weight: float
+    store: Store, units: dict[str, Evidence], scope: Scope, filters: Filters, weight: float
 ) -> None:
     ranked = sorted(units, key=lambda u: -units[u].score)[:SPREAD_FROM]
     after = store.linked(ranked, "next")
@@ -536,7 +535,7 @@ def _spread(
             units[uid].score += gain
 
 
-def _feedback(store: Any, units: dict[str, Evidence], vector: np.ndarray, weight: float) -> None:
+def _feedback(store: Store, units: dict[str, Evidence], vector: np.ndarray, weight: float) -> None:
     """Pseudo-relevance feedback: the question moved toward its best `FEEDBACK_FROM`
     matches (q + their mean vector) scores the best `FEEDBACK_DEPTH` again, and
     `weight` times that cosine (scaled to the spread of their scores) is added. The

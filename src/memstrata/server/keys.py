@@ -22,13 +22,13 @@ import threading
 import time
 from collections import OrderedDict
 from collections.abc import Iterator
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from os import PathLike
 from pathlib import Path
-from typing import Any
 
 from memstrata.errors import ConfigError, InvalidInput, NotFound
 from memstrata.ids import now
+from memstrata.store.base import ApiKeyRow, Keys
 from memstrata.store.sqlite import SQLiteStore
 from memstrata.validate import check_scope_part
 
@@ -36,7 +36,7 @@ PREFIX = "ms"
 _CACHE_TTL_S = 0.5  # a revoked key stops working within this
 _CACHE_SIZE = 1024
 
-Target = SQLiteStore | str | PathLike[str]
+Target = Keys | str | PathLike[str]
 
 
 @dataclass(frozen=True)
@@ -53,18 +53,7 @@ def key_actor(key_id: str) -> str:
     return f"key:{key_id}"
 
 
-@dataclass(frozen=True)
-class ApiKey:
-    """What is known of a key besides its secret."""
-
-    id: str
-    namespace: str
-    label: str | None
-    created_at: str
-    revoked_at: str | None
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+ApiKey = ApiKeyRow  # what is known of a key besides its secret
 
 
 def digest(secret: str) -> str:
@@ -81,22 +70,15 @@ def create_key(target: Target, namespace: str, label: str | None = None) -> tupl
     label = check_scope_part(label, "label")
     key_id = secrets.token_hex(8)
     secret = f"{PREFIX}_{key_id}_{secrets.token_urlsafe(32)}"
-    with _opened(target, create=True) as store, store._write() as conn:
-        conn.execute(
-            "INSERT INTO api_keys (id, namespace, hash, label, created_at) VALUES (?, ?, ?, ?, ?)",
-            (key_id, namespace, digest(secret), label, now()),
-        )
+    with _opened(target, create=True) as store:
+        store.add_key(ApiKey(key_id, namespace, label, now(), None), digest(secret))
     return key_id, secret
 
 
 def list_keys(target: Target) -> list[ApiKey]:
     """Every key, oldest first, revoked ones included (never a secret or a hash)."""
-    with _opened(target) as store, store._lock:
-        rows = store._conn.execute(
-            "SELECT id, namespace, label, created_at, revoked_at FROM api_keys "
-            "ORDER BY created_at, id"
-        ).fetchall()
-    return [ApiKey(*row) for row in rows]
+    with _opened(target) as store:
+        return store.keys()
 
 
 def revoke_key(target: Target, key_id: str) -> ApiKey:
@@ -104,18 +86,11 @@ def revoke_key(target: Target, key_id: str) -> ApiKey:
     Revoking a revoked key keeps its first revocation time. NotFound for no such id."""
     if not isinstance(key_id, str):
         raise InvalidInput(f"key id must be a str, got {type(key_id).__name__}")
-    with _opened(target) as store, store._write() as conn:
-        conn.execute(
-            "UPDATE api_keys SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL",
-            (now(), key_id),
-        )
-        row = conn.execute(
-            "SELECT id, namespace, label, created_at, revoked_at FROM api_keys WHERE id = ?",
-            (key_id,),
-        ).fetchone()
-    if row is None:
+    with _opened(target) as store:
+        found = store.revoke_key(key_id, now())
+    if found is None:
         raise NotFound(f"no API key {key_id!r}; `memstrata keys list` shows the keys")
-    return ApiKey(*row)
+    return found
 
 
 class KeyRing:
@@ -126,9 +101,7 @@ class KeyRing:
     key stops working within that half second.
     """
 
-    def __init__(self, store: SQLiteStore, *, ttl: float = _CACHE_TTL_S) -> None:
-        if not isinstance(store, SQLiteStore):
-            raise ConfigError("API keys need the SQLite store; serve this store with --no-auth")
+    def __init__(self, store: Keys, *, ttl: float = _CACHE_TTL_S) -> None:
         self._store = store
         self._ttl = ttl
         self._cache: OrderedDict[str, tuple[Caller, float]] = OrderedDict()
@@ -175,11 +148,7 @@ class KeyRing:
         key_id = rest.partition("_")[0]
         if prefix != PREFIX or not key_id:
             return None
-        with self._store._lock:
-            row = self._store._conn.execute(
-                "SELECT namespace, hash FROM api_keys WHERE id = ? AND revoked_at IS NULL",
-                (key_id,),
-            ).fetchone()
+        row = self._store.key_hash(key_id)
         # The row is found by the id, which is not secret; the secret itself is
         # checked by a comparison that takes the same time wherever it differs.
         if row is None or not hmac.compare_digest(row[1], hashed):
@@ -188,12 +157,12 @@ class KeyRing:
 
 
 @contextlib.contextmanager
-def _opened(target: Target, *, create: bool = False) -> Iterator[SQLiteStore]:
+def _opened(target: Target, *, create: bool = False) -> Iterator[Keys]:
     """The open store `target`, or the store file at the path `target` (opened and
     closed here; ConfigError if it does not exist and `create` is false)."""
     # The key table lives in the store's own file and connection, so a key and the
     # records it guards share one file, one lock and one backup.
-    if isinstance(target, SQLiteStore):
+    if not isinstance(target, (str, PathLike)):
         yield target
         return
     path = Path(target)

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from memstrata.ids import now
-from memstrata.store.base import Link
+from memstrata.store.base import Change, Link
 from memstrata.store.rows import (
     COLUMNS,
     INSERT,
@@ -35,8 +35,6 @@ _COUNT = (
     "INSERT INTO state (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE "
     "SET value = CAST(value AS INTEGER) + excluded.value"
 )
-Change = tuple[str, dict[str, Any], str, str]
-"""(record id, new field values, history op, the status the record must have)."""
 
 
 class DerivedState:

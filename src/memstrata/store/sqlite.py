@@ -54,6 +54,7 @@ from memstrata.store.rows import (
     snapshot,
 )
 from memstrata.store.schema import MIGRATIONS, SCHEMA_VERSION
+from memstrata.store.sqlite_keys import KeyTable
 from memstrata.types import HistoryEntry, Page, Record, Scope
 
 _BUSY_TIMEOUT_S = 60.0
@@ -133,7 +134,7 @@ def _backend_errors(cls: type[T]) -> type[T]:
 
 
 @_backend_errors
-class SQLiteStore(DerivedState):
+class SQLiteStore(DerivedState, KeyTable):
     """`SQLiteStore(path)`: open (or create) a memstrata file."""
 
     def __init__(self, path: str | os.PathLike[str], *, migrate: bool = False) -> None:
@@ -879,6 +880,7 @@ class SQLiteStore(DerivedState):
             counts.setdefault(kind, {})[status] = n
         size = _file_bytes(self.path)
         return {
+            "backend": "sqlite",
             "path": str(self.path),
             "schema_version": SCHEMA_VERSION,
             "created_by": self._meta("created_by"),
@@ -887,6 +889,7 @@ class SQLiteStore(DerivedState):
             "by_kind": counts,
             "pending_vectors": pending,
             "counters": counters,
+            "bytes": size,
             "file_bytes": size,
         }
 

@@ -31,6 +31,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from memstrata.bench.reliability import ledger as ledger_mod
+from memstrata.store.sqlite import SQLiteStore
 
 NAMES = ("Marta", "Jonas", "Priya", "Tomas", "Keiko", "Ilse")
 SPEAKERS = ("alice", "bob")
@@ -211,6 +212,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     if args.break_after >= 0:
         stop = Breakpoint(args.break_after, random.Random(args.seed + 1))
         # No public hook inside a write: the writer connection's trace sees each BEGIN.
+        if not isinstance(store, SQLiteStore):
+            raise SystemExit("--break-after needs a SQLite store")
         store._conn.set_trace_callback(stop.trace)
 
         def before(index: int, kind: str, held: int) -> None:
