@@ -11,6 +11,7 @@ import pytest
 
 from memstrata import Memory
 from memstrata.store import fts
+from memstrata.store.sqlite import SQLiteStore
 
 
 def _reference_bm25(docs: list[list[str]], query: list[str], extra: int = 0) -> list[float]:
@@ -63,7 +64,9 @@ def test_long_queries_keep_only_the_rarest_terms(memory: Memory) -> None:
     query = f"{common} zanzibar"  # 13 content terms, over the limit of 8
     hits = memory.search(query, strategy="bm25", k=1)
     assert hits[0].record.id == rare.id
-    rarest = memory.store._rarest(memory.store._reader(), fts.query_terms(query), 8)
+    store = memory.store
+    assert isinstance(store, SQLiteStore)
+    rarest = store._rarest(store._reader(), "records_fts", fts.query_terms(query), 8)
     assert rarest[0] == "zanzibar"
 
 

@@ -105,7 +105,10 @@ def search(
     flt = Filters(kinds=tuple(kinds), statuses=statuses, since=filters.since,
                   until=filters.until, metadata=filters.metadata,
                   as_of=filters.as_of)  # fmt: skip
-    text_hits = store.text_search(text_query or query, scope, flt, TEXT_DEPTH)
+    # A derived fact speaks for its turn through its vector; by its words it would
+    # only repeat the turn's, which full text finds already.
+    as_stored = replace(flt, derived=False)
+    text_hits = store.text_search(text_query or query, scope, as_stored, TEXT_DEPTH)
     vector = embedding()
     vector_hits = (
         store.vector_search(vector, scope, flt, VECTOR_DEPTH) if vector is not None else []

@@ -17,7 +17,7 @@ import sqlite3
 from pathlib import Path
 
 from memstrata.errors import BackendError, ConfigError
-from memstrata.store.schema import FTS_TOKENIZE, INDEXED, tables_at
+from memstrata.store.schema import FTS_TABLES, FTS_TOKENIZE, tables_at
 
 _REPORTED = 20  # problems listed at most
 
@@ -81,19 +81,30 @@ def shape_problems(conn: sqlite3.Connection, version: int | None = None) -> list
 
 
 def fts_problems(conn: sqlite3.Connection) -> list[str]:
-    """The full-text index against the records it indexes: its own structure check,
+    """Each full-text index against the records it indexes: its own structure check,
     then the index built again from the records (in a temporary table, nothing in
     the file changes) must hold the same terms, each in as many records, as often."""
+    tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+    problems: list[str] = []
+    for table, indexed in FTS_TABLES.items():
+        if table in tables:  # derived_fts came with schema 5
+            problems += _fts_table_problems(conn, table, indexed)
+    return problems
+
+
+def _fts_table_problems(conn: sqlite3.Connection, table: str, indexed: str) -> list[str]:
+    name = "full-text index" if table == "records_fts" else "full-text index of facts"
+    vocab = table.replace("_fts", "_vocab")
     try:
-        conn.execute("INSERT INTO records_fts (records_fts) VALUES ('integrity-check')")
+        conn.execute(f"INSERT INTO {table} ({table}) VALUES ('integrity-check')")
     except sqlite3.Error as exc:
-        return [f"the full-text index is damaged: {exc}"]
+        return [f"the {name} is damaged: {exc}"]
     conn.execute("CREATE VIRTUAL TABLE temp.fts_check USING fts5 "
                  f"(text, speaker, scope_terms, tokenize='{FTS_TOKENIZE}')")  # fmt: skip
     try:
         conn.execute(
             "INSERT INTO temp.fts_check (rowid, text, speaker, scope_terms) "
-            f"SELECT rowid, text, speaker, scope_terms FROM records r WHERE {INDEXED.format(r='r')}"
+            f"SELECT rowid, text, speaker, scope_terms FROM records r WHERE {indexed.format(r='r')}"
         )
         conn.execute(
             "CREATE VIRTUAL TABLE temp.fts_check_vocab USING fts5vocab(temp, fts_check, row)"
@@ -102,16 +113,16 @@ def fts_problems(conn: sqlite3.Connection) -> list[str]:
         differ = [
             conn.execute(f"SELECT count(*) FROM ({terms.format(a)} EXCEPT {terms.format(b)})")
             .fetchone()[0]
-            for a, b in (("main.records_vocab", "temp.fts_check_vocab"),
-                         ("temp.fts_check_vocab", "main.records_vocab"))
+            for a, b in ((f"main.{vocab}", "temp.fts_check_vocab"),
+                         ("temp.fts_check_vocab", f"main.{vocab}"))
         ]  # fmt: skip
     except sqlite3.Error as exc:
-        return [f"the full-text index cannot be read: {exc}"]
+        return [f"the {name} cannot be read: {exc}"]
     finally:
         conn.execute("DROP TABLE IF EXISTS temp.fts_check_vocab")
         conn.execute("DROP TABLE IF EXISTS temp.fts_check")
     if any(differ):
-        return [f"the full-text index does not match the records: {differ[0]} terms it holds "
+        return [f"the {name} does not match the records: {differ[0]} terms it holds "
                 f"and {differ[1]} terms of the records differ"]  # fmt: skip
     return []
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 
 # One term per scope part: the letter n, u, a or s, the value in hex (any text becomes
 # one token) and a closing 0 (a token ending in a digit is never stemmed). A missing
@@ -20,10 +20,42 @@ _SCOPE_TERMS = (
     "'0 a' || hex(coalesce(agent_id, '')) || '0 s' || hex(coalesce(session_id, '')) || '0'"
 )
 
-# The records the full-text index holds: live ones as stored (derived records carry
-# their evidence's words, which are indexed already).
+# The full-text indexes: `records_fts` holds the live records as stored, `derived_fts`
+# the live derived ones (facts, with `source_ids`). Two indexes, so that a search of
+# what was stored ranks as if facts did not exist (their words are their evidence's
+# words), and a search for facts still finds them by their words.
 INDEXED = "{r}.status NOT IN ('deleted', 'purged') AND {r}.source_ids = '[]'"
+DERIVED_INDEXED = "{r}.status NOT IN ('deleted', 'purged') AND {r}.source_ids != '[]'"
+FTS_TABLES = {"records_fts": INDEXED, "derived_fts": DERIVED_INDEXED}
 FTS_TOKENIZE = "porter unicode61 remove_diacritics 2"
+
+
+def _fts_triggers(indexed: str, table: str = "records_fts") -> list[str]:
+    """The triggers that keep the full-text index `table` to the records `indexed`
+    selects."""
+    new, old = indexed.format(r="new"), indexed.format(r="old")
+    return [
+        f"""CREATE TRIGGER {table}_insert AFTER INSERT ON records
+           WHEN {new} BEGIN
+             INSERT INTO {table} (rowid, text, speaker, scope_terms)
+             VALUES (new.rowid, new.text, new.speaker, new.scope_terms);
+           END""",
+        f"""CREATE TRIGGER {table}_delete AFTER DELETE ON records
+           WHEN {old} BEGIN
+             INSERT INTO {table} ({table}, rowid, text, speaker, scope_terms)
+             VALUES ('delete', old.rowid, old.text, old.speaker, old.scope_terms);
+           END""",
+        f"""CREATE TRIGGER {table}_update AFTER UPDATE OF text, speaker, status ON records
+           BEGIN
+             INSERT INTO {table} ({table}, rowid, text, speaker, scope_terms)
+             SELECT 'delete', old.rowid, old.text, old.speaker, old.scope_terms
+             WHERE {old};
+             INSERT INTO {table} (rowid, text, speaker, scope_terms)
+             SELECT new.rowid, new.text, new.speaker, new.scope_terms
+             WHERE {new};
+           END""",
+    ]
+
 
 # Each entry upgrades the schema from version i to i + 1.
 MIGRATIONS: list[list[str]] = [
@@ -155,25 +187,7 @@ MIGRATIONS: list[list[str]] = [
         "DROP TRIGGER records_fts_insert",
         "DROP TRIGGER records_fts_delete",
         "DROP TRIGGER records_fts_update",
-        f"""CREATE TRIGGER records_fts_insert AFTER INSERT ON records
-           WHEN {INDEXED.format(r="new")} BEGIN
-             INSERT INTO records_fts (rowid, text, speaker, scope_terms)
-             VALUES (new.rowid, new.text, new.speaker, new.scope_terms);
-           END""",
-        f"""CREATE TRIGGER records_fts_delete AFTER DELETE ON records
-           WHEN {INDEXED.format(r="old")} BEGIN
-             INSERT INTO records_fts (records_fts, rowid, text, speaker, scope_terms)
-             VALUES ('delete', old.rowid, old.text, old.speaker, old.scope_terms);
-           END""",
-        f"""CREATE TRIGGER records_fts_update AFTER UPDATE OF text, speaker, status ON records
-           BEGIN
-             INSERT INTO records_fts (records_fts, rowid, text, speaker, scope_terms)
-             SELECT 'delete', old.rowid, old.text, old.speaker, old.scope_terms
-             WHERE {INDEXED.format(r="old")};
-             INSERT INTO records_fts (rowid, text, speaker, scope_terms)
-             SELECT new.rowid, new.text, new.speaker, new.scope_terms
-             WHERE {INDEXED.format(r="new")};
-           END""",
+        *_fts_triggers(INDEXED),
     ],
     # 4: API keys for the server (`memstrata keys`). Only a hash of each secret is
     # kept; the key fixes the tenant (namespace) a request acts for.
@@ -186,6 +200,20 @@ MIGRATIONS: list[list[str]] = [
             created_at TEXT NOT NULL,
             revoked_at TEXT
         )""",
+    ],
+    # 5: derived records (facts) get a full-text index of their own, so a search for
+    # facts by their words finds them (the store contract says every live record is
+    # full-text indexed) while a search of what was stored ranks as before.
+    [
+        """CREATE VIRTUAL TABLE derived_fts USING fts5 (
+            text, speaker, scope_terms, content='records', content_rowid='rowid',
+            tokenize='porter unicode61 remove_diacritics 2'
+        )""",
+        "CREATE VIRTUAL TABLE derived_vocab USING fts5vocab(derived_fts, 'row')",
+        *_fts_triggers(DERIVED_INDEXED, "derived_fts"),
+        f"""INSERT INTO derived_fts (rowid, text, speaker, scope_terms)
+           SELECT rowid, text, speaker, scope_terms FROM records r
+           WHERE {DERIVED_INDEXED.format(r="r")}""",
     ],
 ]
 

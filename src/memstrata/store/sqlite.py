@@ -33,7 +33,7 @@ from memstrata.errors import BackendError, ConfigError, Conflict, NotFound
 from memstrata.ids import new_id, now, parse_stored_time
 from memstrata.retrieve.ann import AnnIndex
 from memstrata.retrieve.vectors import VectorIndex, VectorRow
-from memstrata.store import fts
+from memstrata.store import fts, sqlite_owners
 from memstrata.store.base import EmbedderInfo, Filters, Link
 from memstrata.store.derived_state import DerivedState
 from memstrata.store.integrity import backend_error, backup_file, page_problems, shape_problems
@@ -61,6 +61,7 @@ _BUSY_TIMEOUT_S = 60.0
 _FTS_TERMS = 8
 _FTS_OVERSAMPLE = 3
 _FTS_MIN_DEPTH = 200
+_VOCAB = {"records_fts": "records_vocab", "derived_fts": "derived_vocab"}
 _ANN_SAVE_EVERY = 10_000  # graph changes between saves of its cache file
 _CHECKPOINT_RETRY_S = 0.2  # between tries to empty the WAL after a purge
 _CLOSE_CHECKPOINT_WAIT_MS = 2_000  # close waits this long for readers of old snapshots
@@ -358,7 +359,8 @@ class SQLiteStore(DerivedState, KeyTable):
                 yield self._conn
                 if txn.purged:
                     # Rewrites the full-text index so that no segment keeps erased terms.
-                    self._conn.execute("INSERT INTO records_fts (records_fts) VALUES ('optimize')")
+                    for table in _VOCAB:
+                        self._conn.execute(f"INSERT INTO {table} ({table}) VALUES ('optimize')")
             except BaseException as exc:
                 with contextlib.suppress(sqlite3.Error):
                     self._conn.execute("ROLLBACK")
@@ -902,7 +904,17 @@ class SQLiteStore(DerivedState, KeyTable):
         if not terms:
             return []
         conn = self._reader()
-        terms = self._rarest(conn, terms, _FTS_TERMS)
+        tables: tuple[str, ...] = tuple(_VOCAB)  # both: as stored, then derived
+        if filters.derived is not None:
+            tables = ("derived_fts",) if filters.derived else ("records_fts",)
+        hits = [h for t in tables for h in self._text_search(conn, t, terms, scope, filters, k)]
+        return sorted(hits, key=lambda h: -h[1])[:k] if len(tables) > 1 else hits
+
+    def _text_search(
+        self, conn: sqlite3.Connection, table: str, terms: list[str], scope: Scope,
+        filters: Filters, k: int,
+    ) -> list[tuple[str, float]]:  # fmt: skip
+        terms = self._rarest(conn, table, terms, _FTS_TERMS)
         scope_terms = fts.scope_terms(
             scope.namespace,
             user_id=scope.user_id,
@@ -919,8 +931,8 @@ class SQLiteStore(DerivedState, KeyTable):
         # scope term and the filters inside the query, so that nothing is lost.
         depth = max(k * _FTS_OVERSAMPLE, _FTS_MIN_DEPTH)
         ranked = conn.execute(
-            "SELECT rowid, bm25(records_fts, 1.0, 0.3, 0.0) AS s FROM records_fts "
-            "WHERE records_fts MATCH ? ORDER BY s LIMIT ?",
+            f"SELECT rowid, bm25({table}, 1.0, 0.3, 0.0) AS s FROM {table} "
+            f"WHERE {table} MATCH ? ORDER BY s LIMIT ?",
             [fts.scoped_match(terms, scope_terms[1:]), depth],
         ).fetchall()
         if not ranked:
@@ -936,20 +948,22 @@ class SQLiteStore(DerivedState, KeyTable):
             hits = [(kept[rowid], -float(s)) for rowid, s in ranked if rowid in kept]
             return hits[:k]
         rows = conn.execute(
-            "SELECT r.id, bm25(records_fts, 1.0, 0.3, 0.0) AS s FROM records_fts "
-            "JOIN records r ON r.rowid = records_fts.rowid "
-            f"WHERE records_fts MATCH ? AND {where} AND {fwhere} ORDER BY s LIMIT ?",
+            f"SELECT r.id, bm25({table}, 1.0, 0.3, 0.0) AS s FROM {table} "
+            f"JOIN records r ON r.rowid = {table}.rowid "
+            f"WHERE {table} MATCH ? AND {where} AND {fwhere} ORDER BY s LIMIT ?",
             [fts.scoped_match(terms, scope_terms), *params, *fparams, k],
         ).fetchall()
         return [(r[0], -float(r[1])) for r in rows]
 
-    def _rarest(self, conn: sqlite3.Connection, terms: list[str], keep: int) -> list[str]:
+    def _rarest(
+        self, conn: sqlite3.Connection, table: str, terms: list[str], keep: int
+    ) -> list[str]:
         if len(terms) <= keep:
             return terms
         stems = {t: fts.stem(t) for t in terms}
         unique = sorted(set(stems.values()))
         rows = conn.execute(
-            f"SELECT term, doc FROM records_vocab WHERE term IN ({','.join('?' * len(unique))})",
+            f"SELECT term, doc FROM {_VOCAB[table]} WHERE term IN ({','.join('?' * len(unique))})",
             unique,
         ).fetchall()
         freq = dict(rows)
@@ -1137,6 +1151,12 @@ class SQLiteStore(DerivedState, KeyTable):
         # code mid-write (which aborts the process) when a Memory was never closed.
         self._graph_thread = threading.Thread(target=build, name="memstrata-graph", daemon=False)
         self._graph_thread.start()
+
+    def new_owner(self) -> str:
+        return sqlite_owners.new_owner()
+
+    def owner_gone(self, owner: str) -> bool:
+        return sqlite_owners.owner_gone(owner)
 
     def load_index(self) -> None:
         """Load the vector index now rather than on the first search."""
