@@ -17,6 +17,7 @@ import pytest
 
 from memstrata import Memory
 from memstrata.form import formation, pending
+from memstrata.store.sqlite import SQLiteStore
 
 TURNS = [
     {"name": "Caroline", "content": "I adopted a greyhound called Biscuit last week."},
@@ -161,14 +162,19 @@ def test_an_unreadable_mark_is_dropped_with_a_warning(db_path: Path) -> None:
     assert _marks(db_path) == []
 
 
-def test_only_an_ended_process_counts_as_abandoned() -> None:
-    assert not pending.abandoned(pending.new_owner())  # this process, another Memory
-    child = subprocess.Popen([sys.executable, "-c", "pass"])
-    child.wait(30)
-    owner = f"{child.pid}.-.x"
-    assert pending.abandoned(owner) == (os.name == "posix")
-    if Path("/proc/self/stat").exists():  # a restarted container reuses the pid
-        assert pending.abandoned(f"{os.getpid()}.1.x")
+def test_only_an_ended_process_counts_as_gone(db_path: Path) -> None:
+    store = SQLiteStore(db_path)
+    try:
+        assert not store.owner_gone(store.new_owner())  # this process, another Memory
+        assert store.new_owner() != store.new_owner()
+        child = subprocess.Popen([sys.executable, "-c", "pass"])
+        child.wait(30)
+        owner = f"{child.pid}.-.x"
+        assert store.owner_gone(owner) == (os.name == "posix")
+        if Path("/proc/self/stat").exists():  # a restarted container reuses the pid
+            assert store.owner_gone(f"{os.getpid()}.1.x")
+    finally:
+        store.close()
 
 
 def test_a_turn_updated_while_its_add_is_owed_keeps_the_rest_of_the_add_owed(

@@ -3,13 +3,14 @@ through the same steps."""
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from memstrata import Conflict, NotFound, Record, Scope
+from memstrata import BackendError, Conflict, NotFound, Record, Scope
 from memstrata.embed.hashing import HashEmbedder
 from memstrata.ids import new_id, now
 from memstrata.store.base import EmbedderInfo, Filters, Store
@@ -223,3 +224,138 @@ def test_latest_is_the_newest_active_event_in_scope(store: Store) -> None:
     assert store.latest(A) == "2023-05-20T10:00:00.000000Z"
     assert store.latest(A, until="2023-05-10T00:00:00.000000Z") == "2023-05-01T10:00:00.000000Z"
     assert store.latest(B) == "2024-01-01T00:00:00.000000Z"
+
+
+def _fact(text: str, source: Record, **fields: object) -> Record:
+    fact = _rec(text, source.scope, source_ids=[source.id], **fields)
+    return dataclasses.replace(fact, kind="fact")
+
+
+def test_text_search_finds_derived_facts_and_can_leave_them_out(store: Store) -> None:
+    [turn] = _put(store, ["we went sailing near the lighthouse"], A)
+    fact = _fact("alice went sailing near the lighthouse", turn)
+    store.save_derived([fact], EMB.embed([fact.text]), links=[(fact.id, turn.id, "evidence", 1.0)])
+    both = {i for i, _ in store.text_search("lighthouse sailing", A, ALL, 10)}
+    assert both == {turn.id, fact.id}
+    stored = store.text_search("lighthouse", A, Filters(derived=False), 10)
+    assert [i for i, _ in stored] == [turn.id]
+    derived = store.text_search("lighthouse", A, Filters(derived=True), 10)
+    assert [i for i, _ in derived] == [fact.id]
+    store.revise(fact.id, A, lambda r: {"status": "deleted"}, None, op="delete",
+                 expected_version=None, actor="test")  # fmt: skip
+    assert [i for i, _ in store.text_search("lighthouse", A, ALL, 10)] == [turn.id]
+
+
+def test_save_derived_is_whole_and_never_revives_a_deleted_record(store: Store) -> None:
+    [turn] = _put(store, ["the kettle is broken"], A)
+    fact = _fact("the kettle is broken", turn)
+    store.save_derived([fact], EMB.embed([fact.text]), state={"k:1": b"x"}, counts={"made": 2})
+    store.revise(fact.id, A, lambda r: {"status": "deleted"}, None, op="delete",
+                 expected_version=None, actor="test")  # fmt: skip
+    revived = Record(**{**fact.__dict__, "text": "the kettle works"})
+    store.save_derived([], None, revised=[(revived, None)], forget=["k:1"],
+                       changes=[(turn.id, {"salience": 0.5}, "settle", "active")])  # fmt: skip
+    assert store.get(fact.id, A, include_gone=True).text == "the kettle is broken"
+    assert store.get(turn.id, A).salience == 0.5
+    assert store.get_state("k:1") is None
+    assert store.stats(A)["counters"]["made"] == 2
+
+
+def test_links_are_heaviest_first_both_ways_and_counted(store: Store) -> None:
+    a, b, c = _put(store, ["a", "b", "c"], A)
+    store.add_links([(a.id, b.id, "about", 0.2), (a.id, c.id, "about", 0.9),
+                     (b.id, c.id, "about", 0.5), (a.id, c.id, "next", 1.0)])  # fmt: skip
+    assert store.linked([a.id], "about") == {a.id: [c.id, b.id]}
+    assert store.linked([c.id], "about", reverse=True) == {c.id: [a.id, b.id]}
+    assert store.linked([b.id, "nothing"], "next") == {}
+    assert store.link_counts([c.id, b.id], "about") == {c.id: 2, b.id: 1}
+
+
+def test_a_sessions_records_come_in_insertion_order_with_their_vectors(store: Store) -> None:
+    session = Scope("t1", user_id="alice", session_id="s1")
+    texts = ["zeta first", "alpha second", "mid third"]
+    records = [_put(store, [t], session)[0] for t in texts]
+    _put(store, ["other session"], Scope("t1", user_id="alice", session_id="s2"))
+    got = store.session_records(session, "event")
+    assert [r.id for r, _ in got] == [r.id for r in records]
+    assert np.allclose(got[0][1], EMB.embed(["zeta first"])[0], atol=1e-6)
+    assert [r.id for r, _ in store.session_records(session, "event", after=records[1].id)] == [
+        r.id for r in records[1:]
+    ]
+    last = store.last_of_session(session, "event")
+    assert last is not None and last.id == records[-1].id
+    assert store.last_of_session(Scope("t1", user_id="alice"), "event") is None
+
+
+def test_state_moves_once_and_lists_by_prefix(store: Store) -> None:
+    store.set_state({"mark:b": b"2", "mark:a": b"1", "other": b"3"})
+    assert store.state_items("mark:") == [("mark:a", b"1"), ("mark:b", b"2")]
+    assert store.take_state("mark:a", "taken:a") is True
+    assert store.take_state("mark:a", "taken:again") is False
+    assert store.get_state("taken:a") == b"1" and store.get_state("mark:a") is None
+    store.forget_state(["taken:a", "other"])
+    assert store.state_items("") == [("mark:b", b"2")]
+    store.count("hits", 3)
+    store.count("hits")
+    assert store.stats(A)["counters"]["hits"] == 4
+
+
+def test_insert_many_stores_every_batch_or_none(store: Store) -> None:
+    good = [_rec("kept", A)]
+    clash = _rec("duplicate id", A)
+    store.insert([clash], None, actor="test")
+    with pytest.raises(BackendError):
+        store.insert_many([(good, None, "test", ()), ([clash], None, "test", ())],
+                          state={"mark:x": b"1"})  # fmt: skip
+    assert store.get_many([good[0].id], A) == []
+    assert store.get_state("mark:x") is None
+
+
+def test_keys_keep_a_hash_and_revoke_once(store: Store) -> None:
+    from memstrata.store.base import ApiKeyRow
+
+    key = ApiKeyRow("k1", "acme", "bot", "2026-01-01T00:00:00.000000Z", None)
+    store.add_key(key, "hash-1")
+    assert store.keys() == [key]
+    assert store.key_hash("k1") == ("acme", "hash-1")
+    first = store.revoke_key("k1", "2026-02-01T00:00:00.000000Z")
+    again = store.revoke_key("k1", "2026-03-01T00:00:00.000000Z")
+    assert first is not None and again is not None
+    assert first.revoked_at == again.revoked_at == "2026-02-01T00:00:00.000000Z"
+    assert store.key_hash("k1") is None
+    assert store.revoke_key("nope", "2026-03-01T00:00:00.000000Z") is None
+
+
+def test_stats_have_the_contract_keys(store: Store) -> None:
+    _put(store, ["one", "two"], A)
+    _put(store, ["three"], B)
+    stats = store.stats(A)
+    for key in ("backend", "schema_version", "created_by", "embedder", "records", "by_kind",
+                "pending_vectors", "counters", "bytes"):  # fmt: skip
+        assert key in stats, key
+    assert stats["records"] == 2 and stats["by_kind"] == {"event": {"active": 2}}
+    assert sorted(store.namespaces()) == ["t1", "t2"]
+
+
+def test_touch_counts_hits_without_a_new_version(store: Store) -> None:
+    [r] = _put(store, ["touched"], A)
+    store.touch([r.id, r.id])
+    store.touch([r.id])
+    got = store.get(r.id, A)
+    assert got.version == r.version and got.hits >= 2
+    assert len(store.history(r.id, A)) == 1
+
+
+def test_valid_between_names_the_turns_of_facts_that_held(store: Store) -> None:
+    [turn, other] = _put(store, ["in Lisbon", "in Porto"], A)
+    held = _fact("alice lived in Lisbon", turn, valid_from="2023-01-01T00:00:00.000000Z",
+                 valid_to="2023-06-01T00:00:00.000000Z")  # fmt: skip
+    later = _fact("alice lived in Porto", other, valid_from="2023-07-01T00:00:00.000000Z",
+                  valid_to="2023-09-01T00:00:00.000000Z")  # fmt: skip
+    store.save_derived([held, later], None)
+    got = store.valid_between(A, "2023-05-01T00:00:00.000000Z", "2023-05-02T00:00:00.000000Z", 10)
+    assert got == [turn.id]
+    assert (
+        store.valid_between(B, "2023-01-01T00:00:00.000000Z", "2024-01-01T00:00:00.000000Z", 9)
+        == []
+    )

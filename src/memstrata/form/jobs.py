@@ -50,7 +50,7 @@ class Formations:
         self.former = former
         self.owes = owes
         self.lock = threading.RLock()
-        self.owner = pending.new_owner()
+        self.owner = store.new_owner()
 
     def job(
         self, records: list[Record], vectors: np.ndarray | None, previous: list[Record],
@@ -130,7 +130,7 @@ class Formations:
     def resume(self, run: Callable[[Job], None]) -> None:
         """Hand `run` the jobs that processes that ended still owed, oldest first,
         each mark taken over first so that no other process forms it too."""
-        marks = [m for m in self.marks() if pending.abandoned(m.owner)]
+        marks = [m for m in self.marks() if self.store.owner_gone(m.owner)]
         for mark in sorted(marks, key=lambda m: m.ids[0]):  # ids are time-ordered
             mine = pending.key(self.owner, new_id())
             if not self.store.take_state(mark.key, mine):

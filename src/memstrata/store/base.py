@@ -291,6 +291,15 @@ class State(Protocol):
     def count(self, name: str, n: int = 1) -> None:
         """Add `n` to the counter `name` (shown by `stats`)."""
 
+    def new_owner(self) -> str:
+        """A name for work this open store takes on (formation owed to an add), held
+        until it closes or its process dies; no other open store gets the same."""
+
+    def owner_gone(self, owner: str) -> bool:
+        """Whether the holder of `owner` has closed or died, so that its work may be
+        taken (`take_state`). Never true for an owner still held; where the backend
+        cannot tell, false."""
+
 
 class Keys(Protocol):
     """API keys: only a key's hash is stored."""
