@@ -24,7 +24,7 @@ import sys
 import time
 
 from memstrata import Memory
-from memstrata.retrieve import vectors
+from memstrata.store import sqlite_vectors as vectors
 
 COMMON = "memo"  # a word every turn contains: its FTS document count is the live count
 GRAPH_AT = "MEMSTRATA_TEST_GRAPH_AT"  # env: row count from which the HNSW graph is used

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from memstrata import Memory
-from memstrata.retrieve import vectors
+from memstrata.store import sqlite_vectors as vectors
 
 
 def test_an_index_sync_that_fails_after_the_commit_never_fails_the_write(

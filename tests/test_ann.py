@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 
 from memstrata import Memory
-from memstrata.retrieve import vectors
 from memstrata.store import sqlite
+from memstrata.store import sqlite_vectors as vectors
 
 TOPICS = ["garden", "engine", "violin", "harbour", "glacier", "bakery", "comet", "orchid"]
 

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from memstrata import Memory, Scope
-from memstrata.retrieve import vectors
 from memstrata.store import sqlite
+from memstrata.store import sqlite_vectors as vectors
 
 
 def _bytes_on_disk(db_path: Path) -> bytes:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from memstrata.retrieve.fusion import rrf
-from memstrata.retrieve.vectors import VectorIndex, VectorRow
+from memstrata.store.sqlite_vectors import VectorIndex, VectorRow
 
 
 def _rows(vectors: np.ndarray, users: list[str], status: str = "active") -> list[VectorRow]:

@@ -31,8 +31,6 @@ from readerwriterlock import rwlock
 from memstrata._version import __version__
 from memstrata.errors import BackendError, ConfigError, Conflict, NotFound
 from memstrata.ids import new_id, now, parse_stored_time
-from memstrata.retrieve.ann import AnnIndex
-from memstrata.retrieve.vectors import VectorIndex, VectorRow
 from memstrata.store import fts, sqlite_owners
 from memstrata.store.base import EmbedderInfo, Filters, Link
 from memstrata.store.derived_state import DerivedState
@@ -54,7 +52,9 @@ from memstrata.store.rows import (
     snapshot,
 )
 from memstrata.store.schema import MIGRATIONS, SCHEMA_VERSION
+from memstrata.store.sqlite_ann import AnnIndex
 from memstrata.store.sqlite_keys import KeyTable
+from memstrata.store.sqlite_vectors import VectorIndex, VectorRow
 from memstrata.types import HistoryEntry, Page, Record, Scope
 
 _BUSY_TIMEOUT_S = 60.0

@@ -71,8 +71,8 @@ class ResidueConfig:
 def lowered_thresholds(rows: int) -> Iterator[None]:
     """Use the HNSW graph from `rows` vectors on, built in the foreground (the way
     tests/helpers_proc.py and tests/test_purge.py do), for the block only."""
-    from memstrata.retrieve import vectors
     from memstrata.store import sqlite
+    from memstrata.store import sqlite_vectors as vectors
 
     saved = (vectors.ANN_MIN, vectors.EXACT_MAX, sqlite.GRAPH_IN_BACKGROUND)
     vectors.ANN_MIN = vectors.EXACT_MAX = rows

@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 from threadpoolctl import ThreadpoolController
 
-from memstrata.retrieve.ann import AnnIndex
+from memstrata.store.sqlite_ann import AnnIndex
 
 _SCOPE_FIELDS = ("namespace", "user_id", "agent_id", "session_id", "kind", "status")
 EXACT_MAX = 20_000  # rows a query may see before the HNSW graph is used
