@@ -316,7 +316,7 @@ def test_keys_keep_a_hash_and_revoke_once(store: Store) -> None:
 
     key = ApiKeyRow("k1", "acme", "bot", "2026-01-01T00:00:00.000000Z", None)
     store.add_key(key, "hash-1")
-    assert store.keys() == [key]
+    assert store.api_keys() == [key]
     assert store.key_hash("k1") == ("acme", "hash-1")
     first = store.revoke_key("k1", "2026-02-01T00:00:00.000000Z")
     again = store.revoke_key("k1", "2026-03-01T00:00:00.000000Z")

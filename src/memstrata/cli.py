@@ -13,7 +13,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, NoReturn
 
 import typer
 from rich.console import Console
@@ -22,6 +22,8 @@ from rich.table import Table
 from memstrata.config import default_db_path, default_embedder_spec, parse_assignments
 from memstrata.errors import InvalidInput, MemstrataError, NotFound
 from memstrata.memory import Memory
+from memstrata.store.backends import open_store
+from memstrata.store.copy import Copied, copy_store, verify
 from memstrata.store.integrity import backup_file, check_file
 from memstrata.types import HistoryEntry, Hit, Record
 
@@ -40,7 +42,7 @@ _EXIT = {InvalidInput: 2, NotFound: 3}
 
 
 class _State:
-    db: Path | None = None
+    db: str | None = None
     embedder: str | None = None
     json: bool | None = None
     settings: tuple[str, ...] = ()
@@ -49,7 +51,11 @@ class _State:
 state = _State()
 
 DbOpt = Annotated[
-    Path | None, typer.Option("--db", help="Store file [default: $MEMSTRATA_DB or data dir]")
+    str | None,
+    typer.Option(
+        "--db",
+        help="Store file, or postgresql://… [default: $MEMSTRATA_DB or data dir]",
+    ),
 ]
 NsOpt = Annotated[str, typer.Option("--namespace", "-n", help="Tenant namespace.")]
 UserOpt = Annotated[str | None, typer.Option("--user", "-u", help="User id.")]
@@ -115,7 +121,7 @@ def _memory() -> Iterator[Memory]:
         memory.close()
 
 
-def _fail(exc: MemstrataError) -> None:
+def _fail(exc: MemstrataError) -> NoReturn:
     _err.print(f"error: {exc}", markup=False)
     raise typer.Exit(_EXIT.get(type(exc), 1))
 
@@ -527,14 +533,59 @@ def reindex(
 
 
 @app.command()
-def migrate() -> None:
-    """Upgrade a store file to this version's schema (back it up first)."""
-    path = state.db or default_db_path()
+def migrate(
+    source: Annotated[
+        str | None,
+        typer.Option("--from", help="Copy this store (sqlite:PATH, a path, or postgresql://…)."),
+    ] = None,
+    target: Annotated[
+        str | None, typer.Option("--to", help="…into this one (postgresql://… or a path).")
+    ] = None,
+) -> None:
+    """Upgrade a store file to this version's schema (back it up first); with --from
+    and --to, copy a whole store into another, losslessly and resumably, then verify
+    the copy by counts and checksums."""
+    if source is None and target is None:
+        path = state.db or default_db_path()
+        try:
+            Memory(path, embedder=state.embedder or default_embedder_spec(), migrate=True).close()
+        except MemstrataError as exc:
+            _fail(exc)
+        _out.print(f"{path} is up to date")
+        return
+    if source is None or target is None:
+        _fail(InvalidInput("give both --from and --to (or neither, to upgrade --db in place)"))
     try:
-        Memory(path, embedder=state.embedder or default_embedder_spec(), migrate=True).close()
+        copied, problems = _copy(source.removeprefix("sqlite:"), target.removeprefix("sqlite:"))
     except MemstrataError as exc:
         _fail(exc)
-    _out.print(f"{path} is up to date")
+    report = {"copied": copied.records, "already_there": copied.skipped, "links": copied.links,
+              "state": copied.state, "keys": copied.keys, "problems": problems}  # fmt: skip
+    if _want_json():
+        _emit(report)
+    else:
+        _out.print(f"copied {copied.records:,} records ({copied.skipped:,} already there), "
+                   f"{copied.links:,} links, {copied.keys} keys", markup=False)  # fmt: skip
+        for problem in problems:
+            _err.print(f"  {problem}", markup=False)
+        if not problems:
+            _out.print("verified: the same records, vectors, history, links, keys and state")
+    if problems:
+        raise typer.Exit(1)
+
+
+def _copy(source: str, target: str) -> tuple[Copied, list[str]]:
+    if not source.startswith(("postgresql://", "postgres://")) and not Path(source).is_file():
+        raise InvalidInput(f"no store at {source}; give --from an existing store")
+    src = open_store(source)
+    try:
+        dst = open_store(target)
+        try:
+            return copy_store(src, dst), verify(src, dst)
+        finally:
+            dst.close()
+    finally:
+        src.close()
 
 
 @app.command()
@@ -569,9 +620,14 @@ def backup(
 ) -> None:
     """Copy the store to DEST while it is in use (SQLite's online backup: a consistent
     snapshot), and check the copy."""
-    path = db or state.db or default_db_path()
+    path = Path(db or state.db or default_db_path())
     if not path.is_file():
-        _fail(InvalidInput(f"{path} does not exist; give the store with --db"))
+        _fail(
+            InvalidInput(
+                f"{path} is not a store file; give the store with --db (a backup "
+                "copies a SQLite file; back a PostgreSQL store up with pg_dump)"
+            )
+        )
     source = sqlite3.connect(path)
     try:
         backup_file(source, dest)

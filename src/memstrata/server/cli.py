@@ -28,7 +28,11 @@ _err = Console(stderr=True, highlight=False)
 _EXIT = {InvalidInput: 2, NotFound: 3}
 
 DbOpt = Annotated[
-    Path | None, typer.Option("--db", help="Store file [default: $MEMSTRATA_DB or data dir]")
+    str | None,
+    typer.Option(
+        "--db",
+        help="Store file, or postgresql://… [default: $MEMSTRATA_DB or data dir]",
+    ),
 ]
 EmbedderOpt = Annotated[
     str | None, typer.Option(help="minilm (default), hash, hash-DIM or openai:MODEL@BASE_URL.")
@@ -225,11 +229,11 @@ def _main_options() -> Any:
     return cli.state
 
 
-def _db_path(db: Path | None) -> Path:
+def _db_path(db: str | None) -> str | Path:
     return db or _main_options().db or default_db_path()
 
 
-def _open_memory(path: Path, embedder: str | None, settings: list[str] | None) -> Memory:
+def _open_memory(path: str | Path, embedder: str | None, settings: list[str] | None) -> Memory:
     main = _main_options()
     try:
         chosen = parse_assignments(settings or main.settings)

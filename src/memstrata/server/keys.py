@@ -78,7 +78,7 @@ def create_key(target: Target, namespace: str, label: str | None = None) -> tupl
 def list_keys(target: Target) -> list[ApiKey]:
     """Every key, oldest first, revoked ones included (never a secret or a hash)."""
     with _opened(target) as store:
-        return store.keys()
+        return store.api_keys()
 
 
 def revoke_key(target: Target, key_id: str) -> ApiKey:

@@ -13,7 +13,8 @@ What the contract promises, beyond each method's docstring:
   tells it exists.
 - **Order.** "Insertion order" is the order records were inserted in (one `add`
   keeps the order of its items); "oldest first" in `iter_records` is insertion
-  order too. Ties in scores are broken by nothing: callers sort on (score, id).
+  by id (ids are time-ordered). Ties in scores are broken by nothing: callers sort
+  on (score, id).
 - **Full text.** `text_search` finds live records by their `text` and `speaker`:
   records as stored and derived ones (facts) alike; `Filters.derived` narrows it.
   Deleted and purged records are never found.
@@ -194,10 +195,11 @@ class Records(Protocol):
         items: Sequence[tuple[Record, np.ndarray | None, Sequence[HistoryEntry]]],
         *,
         actor: str | None,
+        log_import: bool = True,
     ) -> int:
         """Insert records exactly as given (ids, versions, times) with their history
-        entries and an `import` entry; skip ids already present. Returns the number
-        inserted."""
+        entries, and an `import` entry unless `log_import` is false (a copy of a whole
+        store); skip ids already present. Returns the number inserted."""
 
     def missing_vectors(self, limit: int) -> list[Record]:
         """Live records that have no vector yet, oldest first."""
@@ -271,6 +273,9 @@ class Links(Protocol):
         """Ids of the turns whose facts hold at some time in [since, until): the
         facts' `source_ids`, newest valid time first."""
 
+    def iter_links(self) -> Iterator[Link]:
+        """Every link, in (src, dst, type) order (for a copy of the store)."""
+
 
 class State(Protocol):
     """Named bytes (topic centroids, formation marks) and counters."""
@@ -306,7 +311,7 @@ class Keys(Protocol):
 
     def add_key(self, key: ApiKeyRow, hashed: str) -> None: ...
 
-    def keys(self) -> list[ApiKeyRow]:
+    def api_keys(self) -> list[ApiKeyRow]:
         """Every key, oldest first, revoked ones included."""
 
     def revoke_key(self, key_id: str, at: str) -> ApiKeyRow | None:
@@ -314,6 +319,9 @@ class Keys(Protocol):
 
     def key_hash(self, key_id: str) -> tuple[str, str] | None:
         """(namespace, hash) of a live key; None if it is unknown or revoked."""
+
+    def key_hashes(self) -> dict[str, str]:
+        """The hash of every key, revoked ones too, by id (for a copy of the store)."""
 
 
 class Store(Records, TextIndex, VectorIndex, Links, State, Keys, Protocol):

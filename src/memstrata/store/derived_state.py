@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
@@ -164,6 +164,24 @@ class DerivedState:
         for (raw,) in rows:
             out.update(dict.fromkeys(json.loads(raw)))
         return list(out)
+
+    def iter_links(self) -> Iterator[Link]:
+        last = ("", "", "")
+        while True:
+            rows = (
+                self._reader()
+                .execute(
+                    "SELECT src, dst, type, weight FROM links WHERE (src, dst, type) > (?, ?, ?) "
+                    "ORDER BY src, dst, type LIMIT 1000",
+                    last,
+                )
+                .fetchall()
+            )
+            if not rows:
+                return
+            for src, dst, type_, weight in rows:
+                yield (src, dst, type_, float(weight))
+            last = rows[-1][:3]
 
     def namespaces(self) -> list[str]:
         with self._lock:

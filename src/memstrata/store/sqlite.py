@@ -668,6 +668,7 @@ class SQLiteStore(DerivedState, KeyTable):
         items: Sequence[tuple[Record, np.ndarray | None, Sequence[HistoryEntry]]],
         *,
         actor: str | None,
+        log_import: bool = True,
     ) -> int:
         inserted = 0
         with self._write() as conn:
@@ -689,7 +690,8 @@ class SQLiteStore(DerivedState, KeyTable):
                         e.actor,
                         e.at,
                     )
-                self._log(conn, record.id, ns, "import", None, None, actor)
+                if log_import:
+                    self._log(conn, record.id, ns, "import", None, None, actor)
                 inserted += 1
         return inserted
 

@@ -30,7 +30,7 @@ class KeyTable:
                 (key.id, key.namespace, hashed, key.label, key.created_at, key.revoked_at),
             )
 
-    def keys(self) -> list[ApiKeyRow]:
+    def api_keys(self) -> list[ApiKeyRow]:
         rows = (
             self._reader()
             .execute(f"SELECT {_COLUMNS} FROM api_keys ORDER BY created_at, id")
@@ -59,3 +59,7 @@ class KeyTable:
             .fetchone()
         )
         return None if row is None else (str(row[0]), str(row[1]))
+
+    def key_hashes(self) -> dict[str, str]:
+        rows = self._reader().execute("SELECT id, hash FROM api_keys").fetchall()
+        return {str(i): str(h) for i, h in rows}
