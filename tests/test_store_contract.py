@@ -14,22 +14,32 @@ from memstrata import BackendError, Conflict, NotFound, Record, Scope
 from memstrata.embed.hashing import HashEmbedder
 from memstrata.ids import new_id, now
 from memstrata.store.base import EmbedderInfo, Filters, Store
+from memstrata.store.postgres import PostgresStore
 from memstrata.store.sqlite import SQLiteStore
+
+pytest_plugins = ["helpers_pg"]  # pg_dsn: a fresh database on a throwaway PostgreSQL
 
 EMB = HashEmbedder(32)
 INFO = EmbedderInfo(EMB.name, EMB.dim, EMB.fingerprint)
 
 
-def _sqlite(tmp_path: Path) -> Store:
+def _sqlite(request: pytest.FixtureRequest, tmp_path: Path) -> Store:
     return SQLiteStore(tmp_path / "contract.db")
 
 
-BACKENDS: dict[str, Callable[[Path], Store]] = {"sqlite": _sqlite}
+def _postgres(request: pytest.FixtureRequest, tmp_path: Path) -> Store:
+    return PostgresStore(str(request.getfixturevalue("pg_dsn")))
+
+
+BACKENDS: dict[str, Callable[[pytest.FixtureRequest, Path], Store]] = {
+    "sqlite": _sqlite,
+    "postgres": _postgres,
+}
 
 
 @pytest.fixture(params=sorted(BACKENDS))
 def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
-    s = BACKENDS[request.param](tmp_path)
+    s = BACKENDS[request.param](request, tmp_path)
     s.bind_embedder(INFO)
     yield s
     s.close()
@@ -157,7 +167,7 @@ def test_iter_import_round_trip(store: Store, tmp_path: Path) -> None:
     records = _put(store, ["a", "b", "c"], A)
     items = list(store.iter_records(A))
     assert [r.id for r, _ in items] == [r.id for r in records]
-    other = BACKENDS["sqlite"](tmp_path / "other")
+    other = SQLiteStore(tmp_path / "other.db")  # from either backend into a SQLite file
     other.bind_embedder(INFO)
     n = other.import_records([(r, v, store.history_entries(r.id)) for r, v in items], actor="t")
     assert n == 3
