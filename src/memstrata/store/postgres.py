@@ -19,7 +19,6 @@ import contextlib
 import functools
 import inspect
 import json
-import re
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -30,10 +29,8 @@ import psycopg
 from pgvector.psycopg import register_vector
 from psycopg_pool import ConnectionPool
 
-from memstrata._version import __version__
 from memstrata.errors import BackendError, ConfigError, Conflict, NotFound
-from memstrata.ids import new_id, now
-from memstrata.store import fts
+from memstrata.ids import now
 from memstrata.store.base import EmbedderInfo, Filters, Link
 from memstrata.store.postgres_rows import (
     COLUMNS,
@@ -49,13 +46,13 @@ from memstrata.store.postgres_rows import (
     where,
 )
 from memstrata.store.postgres_schema import (
-    MIGRATIONS,
     SCHEMA_VERSION,
+    SETUP_LOCK,
     TABLES,
-    TEXT_CONFIG,
-    text_search_ddl,
+    open_schema,
     vector_ddl,
 )
+from memstrata.store.postgres_search import EF_SEARCH, PostgresSearch
 from memstrata.store.postgres_state import Entry, PostgresState
 from memstrata.store.rows import redact
 from memstrata.types import HistoryEntry, Page, Record, Scope
@@ -65,15 +62,7 @@ T = TypeVar("T")
 _CONNECT_TIMEOUT_S = 10
 _POOL_SIZE = 10
 _POOL_WAIT_S = 30.0  # a caller waits this long for a free connection
-_SETUP_LOCK = 0x6D656D7374726174  # advisory lock while a store is created or bound
-_EF_SEARCH = 100  # HNSW candidates per search (pgvector's default is 40)
-_EF_SEARCH_MAX = 1000  # pgvector's largest
-EXACT_MAX = 20_000  # rows in scope below which vector search is an exact scan
 _SPEAKERS_TTL_S = 5.0
-# ts_rank weights for labels D, C, B, A: the speaker (D) counts 0.3 of the text (A),
-# as in SQLite's bm25(records_fts, 1.0, 0.3).
-_RANK_WEIGHTS = "{0.3, 0, 0, 1}"
-_WORD = re.compile(r"[^\W_]+")  # as fts.tokens splits, without folding accents
 
 
 def _backend_error(place: str, exc: psycopg.Error, doing: str | None = None) -> BackendError:
@@ -115,22 +104,10 @@ def _backend_errors(cls: type[T]) -> type[T]:
     return cls
 
 
-def _query_words(text: str, folded: bool) -> list[str]:
-    """The query's terms as `fts.query_terms` finds them; with accents kept when the
-    database cannot fold them (its index then keeps them too)."""
-    if folded:
-        return fts.query_terms(text)
-    words = _WORD.findall(text.lower())
-    content = [w for w in words if w not in fts.STOPWORDS]
-    return list(dict.fromkeys(content or words))
-
-
 @_backend_errors
-class PostgresStore(PostgresState):
+class PostgresStore(PostgresSearch, PostgresState):
     """`PostgresStore("postgresql://user:password@host/db")`: open (or create) a
     memstrata store in a PostgreSQL database."""
-
-    exact_max = EXACT_MAX
 
     def __init__(self, dsn: str, *, migrate: bool = False, pool_size: int = _POOL_SIZE) -> None:
         self.dsn = dsn
@@ -141,6 +118,7 @@ class PostgresStore(PostgresState):
         self._speakers: tuple[Scope | None, float, list[str]] = (None, 0.0, [])
         self._closed = False
         self._init_owners()
+        self._init_search()
         kwargs: dict[str, Any] = {}
         try:
             if "connect_timeout" not in psycopg.conninfo.conninfo_to_dict(dsn):
@@ -181,55 +159,11 @@ class PostgresStore(PostgresState):
     # ----------------------------------------------------------------- setup
 
     def _setup(self, conn: psycopg.Connection[Any], migrate: bool) -> None:
-        """Create or check the schema in one transaction: a failure leaves nothing."""
-        with conn.transaction():
-            conn.execute("SELECT pg_advisory_xact_lock(%s)", [_SETUP_LOCK])
-            version = self._schema_version(conn)
-            if version > SCHEMA_VERSION:
-                raise ConfigError(
-                    f"{self.where} holds a memstrata store of schema version {version}, newer "
-                    f"than this memstrata ({__version__}, PostgreSQL schema {SCHEMA_VERSION}); "
-                    "upgrade memstrata"
-                )
-            if 0 < version < SCHEMA_VERSION and not migrate:
-                raise ConfigError(
-                    f"{self.where} holds schema version {version}; this memstrata needs "
-                    f"{SCHEMA_VERSION}. Back the database up, then open it with migrate=True"
-                )
-            if version == 0:
-                self._create_extensions(conn)
-                folded = self._has_extension(conn, "unaccent")
-                for statement in text_search_ddl(folded):
-                    conn.execute(statement)
-            for step in range(version, SCHEMA_VERSION):
-                for statement in MIGRATIONS[step]:
-                    conn.execute(statement)
-            if version == 0:
-                conn.cursor().executemany(
-                    "INSERT INTO meta (key, value) VALUES (%s, %s)",
-                    [
-                        ("created_by", f"memstrata {__version__}"),
-                        ("created_at", now()),
-                        ("store_id", new_id()),
-                        ("text_folding", "unaccent" if folded else "none"),
-                    ],
-                )
-            if version != SCHEMA_VERSION:
-                conn.execute(
-                    "INSERT INTO meta (key, value) VALUES ('schema_version', %s) "
-                    "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
-                    [str(SCHEMA_VERSION)],
-                )
-            meta = dict(conn.execute("SELECT key, value FROM meta").fetchall())
-            row = conn.execute(
-                "SELECT extversion FROM pg_extension WHERE extname = 'vector'"
-            ).fetchone()
+        meta, vector_version = open_schema(conn, self.where, migrate)
         self._folded = meta.get("text_folding") == "unaccent"
         self._store_id = meta.get("store_id")
         self._created_by = meta.get("created_by")
-        extversion = str(row[0]) if row else "0"
-        version_parts = tuple(int(p) for p in extversion.split(".")[:2] if p.isdigit())
-        self._iterative = version_parts >= (0, 8)
+        self._iterative = vector_version >= (0, 8)
         try:
             raw = meta.get("embedder")
             self._embedder = EmbedderInfo(**json.loads(raw)) if raw else None
@@ -237,73 +171,11 @@ class PostgresStore(PostgresState):
             raise BackendError(f"{self.where}: the embedder it records is unreadable ({exc}); "
                                "restore it from a backup") from None  # fmt: skip
 
-    def _schema_version(self, conn: psycopg.Connection[Any]) -> int:
-        tables = {
-            r[0]
-            for r in conn.execute(
-                "SELECT relname FROM pg_class WHERE relname = ANY(%s) "
-                "AND relnamespace = current_schema()::regnamespace",
-                [list(TABLES)],
-            )
-        }
-        if "meta" not in tables:
-            if tables:
-                raise ConfigError(
-                    f"{self.where} has tables named {', '.join(sorted(tables))} that are not a "
-                    "memstrata store's; use another database (or schema, through the DSN's "
-                    "options=-csearch_path=...)"
-                )
-            return 0
-        row = conn.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
-        if row is None or not str(row[0]).isdigit() or int(row[0]) < 1:
-            raise ConfigError(
-                f"{self.where} has a table `meta` with no valid schema version; it is not a "
-                "memstrata store, or its creation was interrupted"
-            )
-        return int(row[0])
-
-    def _has_extension(self, conn: psycopg.Connection[Any], name: str) -> bool:
-        row = conn.execute("SELECT 1 FROM pg_extension WHERE extname = %s", [name]).fetchone()
-        return row is not None
-
-    def _create_extensions(self, conn: psycopg.Connection[Any]) -> None:
-        if not self._has_extension(conn, "vector"):
-            available = conn.execute(
-                "SELECT 1 FROM pg_available_extensions WHERE name = 'vector'"
-            ).fetchone()
-            if available is None:
-                raise ConfigError(
-                    f"{self.where}: the server has no pgvector (the `vector` extension). "
-                    "Install it on the server (the postgresql-<version>-pgvector package, the "
-                    "pgvector/pgvector Docker image, or enable it on a managed service; see "
-                    "https://github.com/pgvector/pgvector#installation), then open the store again"
-                )
-            try:
-                with conn.transaction():
-                    conn.execute("CREATE EXTENSION IF NOT EXISTS vector")
-            except psycopg.errors.InsufficientPrivilege:
-                raise ConfigError(
-                    f"{self.where}: this user may not create the `vector` extension; have a "
-                    "superuser run `CREATE EXTENSION vector;` in this database, then open the "
-                    "store again"
-                ) from None
-        if not self._has_extension(conn, "unaccent"):
-            available = conn.execute(
-                "SELECT 1 FROM pg_available_extensions WHERE name = 'unaccent'"
-            ).fetchone()
-            if available is not None:
-                # Optional: without it, full text matches accented words only as written.
-                with (
-                    contextlib.suppress(psycopg.errors.InsufficientPrivilege),
-                    conn.transaction(),
-                ):
-                    conn.execute("CREATE EXTENSION IF NOT EXISTS unaccent")
-
     def _configure(self, conn: psycopg.Connection[Any]) -> None:
         """A new pool connection: settings first (a prepared plan keeps the settings
         it was planned under), then pgvector's types."""
         conn.execute("SET jit = off")  # compiling costs more than short queries take
-        conn.execute(f"SET hnsw.ef_search = {_EF_SEARCH}")
+        conn.execute(f"SET hnsw.ef_search = {EF_SEARCH}")
         if self._iterative:
             conn.execute("SET hnsw.iterative_scan = strict_order")
         register_vector(conn)
@@ -380,7 +252,7 @@ class PostgresStore(PostgresState):
         bound = self._embedder
         if bound is None:
             with self._write() as conn:
-                conn.execute("SELECT pg_advisory_xact_lock(%s)", [_SETUP_LOCK])
+                conn.execute("SELECT pg_advisory_xact_lock(%s)", [SETUP_LOCK])
                 row = conn.execute("SELECT value FROM meta WHERE key = 'embedder'").fetchone()
                 if row is None:
                     conn.execute("INSERT INTO meta (key, value) VALUES ('embedder', %s)",
@@ -403,7 +275,7 @@ class PostgresStore(PostgresState):
         """Switch the store to another model: drop every vector and the index, and
         fix the column to the new dimension (reindex calls this before re-embedding)."""
         with self._write() as conn:
-            conn.execute("SELECT pg_advisory_xact_lock(%s)", [_SETUP_LOCK])
+            conn.execute("SELECT pg_advisory_xact_lock(%s)", [SETUP_LOCK])
             conn.execute("DROP INDEX IF EXISTS records_embedding")
             conn.execute("UPDATE records SET embedding = NULL WHERE embedding IS NOT NULL")
             conn.execute(
@@ -455,6 +327,7 @@ class PostgresStore(PostgresState):
                 with conn.cursor() as cur:
                     cur.executemany(INSERT, rows)
             self._log(conn, entries)
+        self._written += len(rows)
 
     def touch(self, ids: Sequence[str]) -> None:
         """Count one more hit for each live record (usage, not content: no new
@@ -573,6 +446,7 @@ class PostgresStore(PostgresState):
                 with conn.cursor() as cur:
                     cur.executemany(INSERT, rows)
             self._log(conn, entries)
+        self._written += len(rows)
         return len(rows)
 
     # ------------------------------------------------------------------ reads
@@ -757,6 +631,7 @@ class PostgresStore(PostgresState):
             "dsn": self.where,
             "server_version": server,
             "schema_version": SCHEMA_VERSION,
+            "text_folding": "unaccent" if self._folded else "none",
             "created_by": self._created_by,
             "embedder": self._embedder.__dict__ if self._embedder else None,
             "records": sum(n for kinds in counts.values() for n in kinds.values()),
@@ -765,96 +640,6 @@ class PostgresStore(PostgresState):
             "counters": counters,
             "bytes": None if size is None or size[0] is None else int(size[0]),
         }
-
-    # ----------------------------------------------------------------- search
-
-    def text_search(
-        self, query: str, scope: Scope, filters: Filters, k: int
-    ) -> list[tuple[str, float]]:
-        """Best-first (record id, score): live records matching any of the query's
-        terms, ranked by `ts_rank` (term frequency with the speaker weighted 0.3, over
-        1 + log of the record's length). Higher is better; not BM25's scale."""
-        words = _query_words(query, self._folded)
-        if not words or k <= 0:
-            return []
-        tsquery = " | ".join(f"'{w}'" for w in words)
-        where_sql, params = scope_sql(scope)
-        fwhere, fparams = filter_sql(filters)
-        with self._read() as conn:
-            rows = conn.execute(
-                f"SELECT id, ts_rank(%s, tsv, to_tsquery('{TEXT_CONFIG}', %s), 1) AS score "
-                f"FROM records WHERE tsv @@ to_tsquery('{TEXT_CONFIG}', %s) "
-                f"AND status NOT IN ('deleted', 'purged') AND {where_sql} AND {fwhere} "
-                "ORDER BY score DESC, pos LIMIT %s",
-                [_RANK_WEIGHTS, tsquery, tsquery, *params, *fparams, k],
-            ).fetchall()
-        return [(r[0], float(r[1])) for r in rows]
-
-    def vector_search(
-        self, vector: np.ndarray, scope: Scope, filters: Filters, k: int
-    ) -> list[tuple[str, float]]:
-        """Best-first (record id, cosine). Exact (a scan of the scope) while the scope
-        and filters leave at most `exact_max` vectors; else the HNSW index, searched
-        with `hnsw.ef_search` candidates (at least twice `k`) and, on pgvector 0.8+,
-        an iterative scan that goes on until `k` rows pass the filters."""
-        if self._embedder is None or k <= 0:
-            return []
-        q = vector_param(vector)
-        where_sql, params = scope_sql(scope)
-        fwhere, fparams = filter_sql(filters)
-        cond = f"{where_sql} AND {fwhere} AND embedding IS NOT NULL"
-        args = [*params, *fparams]
-        with self._read() as conn:
-            row = conn.execute(
-                f"SELECT count(*) FROM (SELECT 1 FROM records WHERE {cond} LIMIT %s) s",
-                [*args, self.exact_max + 1],
-            ).fetchone()
-            if row is not None and row[0] <= self.exact_max:
-                # An ORDER BY the index cannot serve: every row in scope is scored.
-                rows = conn.execute(
-                    f"SELECT id, 1 - (embedding <=> %b) AS score FROM records WHERE {cond} "
-                    "ORDER BY score DESC, pos LIMIT %s",
-                    [q, *args, k],
-                ).fetchall()
-            else:
-                with conn.transaction():
-                    ef = min(_EF_SEARCH_MAX, max(_EF_SEARCH, 2 * k))
-                    if ef != _EF_SEARCH:
-                        conn.execute("SELECT set_config('hnsw.ef_search', %s, true)", [str(ef)])
-                    rows = conn.execute(
-                        f"SELECT id, 1 - (embedding <=> %b) FROM records WHERE {cond} "
-                        "ORDER BY embedding <=> %b LIMIT %s",
-                        [q, *args, q, k],
-                    ).fetchall()
-        return [(r[0], float(r[1])) for r in rows]
-
-    def vectors(self, ids: Sequence[str]) -> dict[str, np.ndarray]:
-        """The stored vector of each of `ids` that has one (the caller has already
-        checked the ids' scope): search reads the table itself, so these are the
-        vectors it sees."""
-        return self.vectors_of(ids)
-
-    def vectors_of(self, ids: Sequence[str]) -> dict[str, np.ndarray]:
-        if not ids:
-            return {}
-        with self._read() as conn:
-            rows = conn.execute(
-                "SELECT id, embedding FROM records WHERE id = ANY(%s) AND embedding IS NOT NULL",
-                [list(ids)],
-                binary=True,
-            ).fetchall()
-        out: dict[str, np.ndarray] = {}
-        for record_id, value in rows:
-            array = as_array(value)
-            if array is not None:
-                out[record_id] = array
-        return out
-
-    def load_index(self) -> None:
-        """Nothing to load: the server keeps its indexes."""
-
-    def wait_for_graph(self, timeout: float | None = None) -> None:
-        """Nothing runs in the background: the server maintains its HNSW index."""
 
     def close(self) -> None:
         """Close the pool and the connection that holds this store's owner leases

@@ -7,7 +7,17 @@ backend's own numbering), store id, who created it, and the embedding model.
 
 from __future__ import annotations
 
+import contextlib
+from typing import Any
+
+import psycopg
+
+from memstrata._version import __version__
+from memstrata.errors import ConfigError
+from memstrata.ids import new_id, now
+
 SCHEMA_VERSION = 1
+SETUP_LOCK = 0x6D656D7374726174  # advisory lock while a store is created or bound
 
 TEXT_CONFIG = "memstrata_text"
 STEM_DICTIONARY = "memstrata_stem"
@@ -128,3 +138,117 @@ def vector_ddl(dim: int) -> list[str]:
         f"ALTER TABLE records ALTER COLUMN embedding TYPE vector({int(dim)})",
         "CREATE INDEX records_embedding ON records USING hnsw (embedding vector_cosine_ops)",
     ]
+
+
+def open_schema(
+    conn: psycopg.Connection[Any], where: str, migrate: bool
+) -> tuple[dict[str, str], tuple[int, ...]]:
+    """Create the store, or check the one there, in one transaction (a failure
+    leaves nothing, extensions included); its `meta`, and pgvector's version."""
+    with conn.transaction():
+        conn.execute("SELECT pg_advisory_xact_lock(%s)", [SETUP_LOCK])
+        version = _schema_version(conn, where)
+        if version > SCHEMA_VERSION:
+            raise ConfigError(
+                f"{where} holds a memstrata store of schema version {version}, newer than "
+                f"this memstrata ({__version__}, PostgreSQL schema {SCHEMA_VERSION}); upgrade "
+                "memstrata"
+            )
+        if 0 < version < SCHEMA_VERSION and not migrate:
+            raise ConfigError(
+                f"{where} holds schema version {version}; this memstrata needs "
+                f"{SCHEMA_VERSION}. Back the database up, then open it with migrate=True"
+            )
+        folded = False
+        if version == 0:
+            _create_extensions(conn, where)
+            folded = _has_extension(conn, "unaccent")
+            for statement in text_search_ddl(folded):
+                conn.execute(statement)
+        for step in range(version, SCHEMA_VERSION):
+            for statement in MIGRATIONS[step]:
+                conn.execute(statement)
+        if version == 0:
+            conn.cursor().executemany(
+                "INSERT INTO meta (key, value) VALUES (%s, %s)",
+                [
+                    ("created_by", f"memstrata {__version__}"),
+                    ("created_at", now()),
+                    ("store_id", new_id()),
+                    ("text_folding", "unaccent" if folded else "none"),
+                ],
+            )
+        if version != SCHEMA_VERSION:
+            conn.execute(
+                "INSERT INTO meta (key, value) VALUES ('schema_version', %s) "
+                "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                [str(SCHEMA_VERSION)],
+            )
+        meta = {str(k): str(v) for k, v in conn.execute("SELECT key, value FROM meta")}
+        row = conn.execute(
+            "SELECT extversion FROM pg_extension WHERE extname = 'vector'"
+        ).fetchone()
+    parts = str(row[0] if row else "0").split(".")[:2]
+    return meta, tuple(int(p) for p in parts if p.isdigit())
+
+
+def _schema_version(conn: psycopg.Connection[Any], where: str) -> int:
+    """0 for a database without the store's tables; ConfigError when some of them
+    are there but are not a store's."""
+    tables = {
+        r[0]
+        for r in conn.execute(
+            "SELECT relname FROM pg_class WHERE relname = ANY(%s) "
+            "AND relnamespace = current_schema()::regnamespace",
+            [list(TABLES)],
+        )
+    }
+    if "meta" not in tables:
+        if tables:
+            raise ConfigError(
+                f"{where} has tables named {', '.join(sorted(tables))} that are not a "
+                "memstrata store's; use another database (or schema, through the DSN's "
+                "options=-csearch_path=...)"
+            )
+        return 0
+    row = conn.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
+    if row is None or not str(row[0]).isdigit() or int(row[0]) < 1:
+        raise ConfigError(
+            f"{where} has a table `meta` with no valid schema version; it is not a memstrata "
+            "store, or its creation was interrupted"
+        )
+    return int(row[0])
+
+
+def _has_extension(conn: psycopg.Connection[Any], name: str) -> bool:
+    row = conn.execute("SELECT 1 FROM pg_extension WHERE extname = %s", [name]).fetchone()
+    return row is not None
+
+
+def _available(conn: psycopg.Connection[Any], name: str) -> bool:
+    row = conn.execute("SELECT 1 FROM pg_available_extensions WHERE name = %s", [name])
+    return row.fetchone() is not None
+
+
+def _create_extensions(conn: psycopg.Connection[Any], where: str) -> None:
+    if not _has_extension(conn, "vector"):
+        if not _available(conn, "vector"):
+            raise ConfigError(
+                f"{where}: the server has no pgvector (the `vector` extension). Install it on "
+                "the server (the postgresql-<version>-pgvector package, the pgvector/pgvector "
+                "Docker image, or enable it on a managed service; see "
+                "https://github.com/pgvector/pgvector#installation), then open the store again"
+            )
+        try:
+            with conn.transaction():
+                conn.execute("CREATE EXTENSION IF NOT EXISTS vector")
+        except psycopg.errors.InsufficientPrivilege:
+            raise ConfigError(
+                f"{where}: this user may not create the `vector` extension; have a superuser "
+                "run `CREATE EXTENSION vector;` in this database, then open the store again"
+            ) from None
+    if not _has_extension(conn, "unaccent") and _available(conn, "unaccent"):
+        # Optional: without it full text matches accented words only as written, and
+        # meta (and stats) say `text_folding: none`.
+        with contextlib.suppress(psycopg.errors.InsufficientPrivilege), conn.transaction():
+            conn.execute("CREATE EXTENSION IF NOT EXISTS unaccent")

@@ -77,6 +77,7 @@ class PostgresState:
     _pool: ConnectionPool[psycopg.Connection[Any]]
     _connect_kwargs: dict[str, Any]
     _closed: bool
+    _written: int
 
     if TYPE_CHECKING:  # provided by PostgresStore
 
@@ -381,6 +382,7 @@ class PostgresState:
             self._set_state(conn, state or {})
             self._forget(conn, forget)
             self._log(conn, entries)
+        self._written += len(records)
 
     # ------------------------------------------------------------------- keys
 

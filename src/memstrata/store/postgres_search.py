@@ -1,0 +1,276 @@
+"""Search in the PostgreSQL store: full text over the generated `tsvector` column
+(GIN), vectors over the pgvector column (exact in a small scope, HNSW beyond).
+
+Full text ranks like BM25: each query term's `ts_rank` (its frequency in the
+record, saturating, the speaker weighted 0.3, over 1 + log of the record's length)
+times the term's inverse document frequency, so that a rare word outweighs a word
+most records share (every turn of a speaker matches the speaker's name). Document
+frequencies are counted with the GIN index, up to `DF_CAP` rows a term (beyond that
+the planner's statistics tell how common it is), and kept for a minute, or until
+this store has written a tenth as many records as it counted.
+
+A mixin of `PostgresStore`.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import threading
+import time
+from collections.abc import Sequence
+from contextlib import AbstractContextManager
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import psycopg
+
+from memstrata.store import fts
+from memstrata.store.base import EmbedderInfo, Filters
+from memstrata.store.postgres_rows import as_array, filter_sql, scope_sql, vector_param
+from memstrata.store.postgres_schema import TEXT_CONFIG
+from memstrata.types import Scope
+
+EXACT_MAX = 5_000  # vectors in scope up to which vector search is an exact scan
+EF_SEARCH = 100  # HNSW candidates per search (pgvector's default is 40)
+_EF_SEARCH_MAX = 1000  # pgvector's largest
+DF_CAP = 20_000  # rows counted per term for its document frequency
+_FTS_TERMS = 8  # the rarest terms of a long query are kept (as SQLite's search does)
+_STATS_TTL_S = 60.0
+_EXACT_COUNT_MAX = 50_000  # tables the planner takes to be smaller are counted exactly
+# ts_rank weights for labels D, C, B, A: the speaker (D) counts 0.3 of the text (A),
+# as in SQLite's bm25(records_fts, 1.0, 0.3).
+_RANK = f"ts_rank('{{0.3, 0, 0, 1}}', tsv, to_tsquery('{TEXT_CONFIG}', %s), 1)"
+_LIVE = "status NOT IN ('deleted', 'purged')"
+_PARTS = {None: _LIVE, True: f"{_LIVE} AND derived", False: f"{_LIVE} AND NOT derived"}
+_WORD = re.compile(r"[^\W_]+")  # as fts.tokens splits, without folding accents
+
+
+def query_words(text: str, folded: bool) -> list[str]:
+    """The query's terms as `fts.query_terms` finds them; with accents kept when the
+    database cannot fold them (its index keeps them then too)."""
+    if folded:
+        return fts.query_terms(text)
+    words = _WORD.findall(text.lower())
+    content = [w for w in words if w not in fts.STOPWORDS]
+    return list(dict.fromkeys(content or words))
+
+
+def _quoted(word: str) -> str:
+    """A word as one tsquery operand (tokens hold no quote or backslash)."""
+    return f"'{word}'"
+
+
+class PostgresSearch:
+    _embedder: EmbedderInfo | None
+    _folded: bool
+    exact_max = EXACT_MAX
+
+    if TYPE_CHECKING:  # provided by PostgresStore
+
+        def _read(self) -> AbstractContextManager[psycopg.Connection[Any]]: ...
+
+    def _init_search(self) -> None:
+        self._stats_lock = threading.Lock()
+        self._written = 0  # records this store has inserted (see _fresh)
+        # (word, partition) -> (documents with it, when counted, _written then)
+        self._df: dict[tuple[str, bool | None], tuple[int, float, int]] = {}
+        self._docs: dict[bool | None, tuple[int, float, int]] = {}
+        self._common: tuple[float, dict[str, float]] = (0.0, {})
+        self._large: dict[tuple[Scope, str], float] = {}  # scopes past exact_max, when seen
+
+    def _fresh(self, entry: tuple[int, float, int] | None, docs: int) -> bool:
+        if entry is None:
+            return False
+        _, at, written = entry
+        recent = time.monotonic() - at < _STATS_TTL_S
+        return recent and self._written - written <= max(10, docs // 10)
+
+    # ------------------------------------------------------------- full text
+
+    def text_search(
+        self, query: str, scope: Scope, filters: Filters, k: int
+    ) -> list[tuple[str, float]]:
+        """Best-first (record id, score): live records with any of the query's terms
+        (its 8 rarest, for a long query), ranked as the module doc says. Higher is
+        better; the scale is not SQLite's."""
+        words = query_words(query, self._folded)
+        if not words or k <= 0:
+            return []
+        where, params = scope_sql(scope)
+        fwhere, fparams = filter_sql(filters)
+        with self._read() as conn:
+            docs = self._doc_count(conn, filters.derived)
+            freqs = self._doc_freqs(conn, words, filters.derived, docs)
+            terms = sorted(words, key=lambda w: freqs[w])[:_FTS_TERMS]
+            idf = [self._idf(docs, freqs[w]) for w in terms]
+            score = " + ".join(f"%s * {_RANK}" for _ in terms)
+            rows = conn.execute(
+                f"SELECT id, {score} AS score FROM records "
+                f"WHERE tsv @@ to_tsquery('{TEXT_CONFIG}', %s) AND {_LIVE} AND {where} "
+                f"AND {fwhere} ORDER BY score DESC, pos LIMIT %s",
+                [
+                    *(p for pair in zip(idf, map(_quoted, terms)) for p in pair),
+                    " | ".join(map(_quoted, terms)),
+                    *params,
+                    *fparams,
+                    k,
+                ],
+            ).fetchall()
+        return [(r[0], float(r[1])) for r in rows]
+
+    @staticmethod
+    def _idf(docs: int, n: int) -> float:
+        """BM25's inverse document frequency, floored as SQLite's FTS5 floors it."""
+        docs = max(docs, n)
+        return max(math.log((docs - n + 0.5) / (n + 0.5)), 1e-6)
+
+    def _doc_count(self, conn: psycopg.Connection[Any], partition: bool | None) -> int:
+        """How many live records (of the partition) there are: counted in a table
+        of up to `_EXACT_COUNT_MAX` rows, else the planner's estimate of the table."""
+        with self._stats_lock:
+            entry = self._docs.get(partition)
+        if entry is not None and self._fresh(entry, entry[0]):
+            return entry[0]
+        row = conn.execute(
+            "SELECT reltuples FROM pg_class WHERE oid = to_regclass('records')"
+        ).fetchone()
+        estimate = float(row[0]) if row and row[0] is not None else -1.0
+        if estimate > _EXACT_COUNT_MAX:
+            docs = int(estimate)
+        else:
+            found = conn.execute(f"SELECT count(*) FROM records WHERE {_PARTS[partition]}")
+            docs = int(found.fetchone()[0])  # type: ignore[index]
+        with self._stats_lock:
+            self._docs[partition] = (docs, time.monotonic(), self._written)
+        return docs
+
+    def _doc_freqs(
+        self, conn: psycopg.Connection[Any], words: list[str], partition: bool | None, docs: int
+    ) -> dict[str, int]:
+        """How many live records (of the partition) hold each word, up to `DF_CAP`;
+        at the cap, the planner's statistics of the column say how many."""
+        out: dict[str, int] = {}
+        with self._stats_lock:
+            for word in words:
+                entry = self._df.get((word, partition))
+                if entry is not None and self._fresh(entry, docs):
+                    out[word] = entry[0]
+        missing = [w for w in words if w not in out]
+        if not missing:
+            return out
+        rows = conn.execute(
+            f"SELECT w, to_tsquery('{TEXT_CONFIG}', w)::text, (SELECT count(*) FROM "
+            f"(SELECT 1 FROM records WHERE tsv @@ to_tsquery('{TEXT_CONFIG}', w) "
+            f"AND {_PARTS[partition]} LIMIT %s) s) FROM unnest(%s::text[]) w",
+            [DF_CAP, [_quoted(w) for w in missing]],
+        ).fetchall()
+        common: dict[str, float] | None = None
+        at = time.monotonic()
+        with self._stats_lock:
+            for quoted, lexemes, n in rows:
+                word, n = quoted[1:-1], int(n)
+                if n >= DF_CAP:
+                    if common is None:
+                        common = self._common_lexemes(conn)
+                    share = max((common.get(x, 0.0) for x in _lexemes(lexemes)), default=0.0)
+                    n = max(n, int(share * docs))
+                out[word] = n
+                self._df[(word, partition)] = (n, at, self._written)
+        return out
+
+    def _common_lexemes(self, conn: psycopg.Connection[Any]) -> dict[str, float]:
+        """The share of rows holding each of the column's most common lexemes, from
+        the planner's statistics (ANALYZE, which autovacuum runs); {} without them."""
+        at, found = self._common
+        if found and time.monotonic() - at < _STATS_TTL_S * 10:
+            return found
+        row = conn.execute(
+            "SELECT most_common_elems::text::text[], most_common_elem_freqs FROM pg_stats "
+            "WHERE schemaname = current_schema() AND tablename = 'records' AND attname = 'tsv'"
+        ).fetchone()
+        found = {}
+        if row is not None and row[0] is not None and row[1] is not None:
+            found = {str(lex): float(f) for lex, f in zip(row[0], row[1])}
+        self._common = (time.monotonic(), found)
+        return found
+
+    # ---------------------------------------------------------------- vectors
+
+    def vector_search(
+        self, vector: np.ndarray, scope: Scope, filters: Filters, k: int
+    ) -> list[tuple[str, float]]:
+        """Best-first (record id, cosine). Exact (every vector in scope scored) while
+        the scope and filters leave at most `exact_max`; else the HNSW index, with
+        `hnsw.ef_search` candidates (at least twice `k`) and, on pgvector 0.8+, an
+        iterative scan that goes on until `k` rows pass the filters. A scope found
+        too large is searched through the index for a minute without trying the
+        exact scan first."""
+        if self._embedder is None or k <= 0:
+            return []
+        q = vector_param(vector)
+        where, params = scope_sql(scope)
+        fwhere, fparams = filter_sql(filters)
+        cond = f"{where} AND {fwhere} AND embedding IS NOT NULL"
+        args = [*params, *fparams]
+        key = (scope, repr(filters))
+        with self._read() as conn:
+            with self._stats_lock:
+                large = time.monotonic() - self._large.get(key, -_STATS_TTL_S) < _STATS_TTL_S
+            if not large:
+                # One pass over at most exact_max + 1 rows of the scope, scored and
+                # counted: an ORDER BY the index cannot serve, so nothing is left out.
+                rows = conn.execute(
+                    "SELECT id, score, seen FROM (SELECT id, pos, "
+                    "1 - (embedding <=> %b) AS score, count(*) OVER () AS seen "
+                    f"FROM (SELECT id, pos, embedding FROM records WHERE {cond} LIMIT %s) s) t "
+                    "ORDER BY score DESC, pos LIMIT %s",
+                    [q, *args, self.exact_max + 1, k],
+                ).fetchall()
+                if not rows or rows[0][2] <= self.exact_max:
+                    return [(r[0], float(r[1])) for r in rows]
+                with self._stats_lock:
+                    self._large[key] = time.monotonic()
+            with conn.transaction():
+                ef = min(_EF_SEARCH_MAX, max(EF_SEARCH, 2 * k))
+                if ef != EF_SEARCH:
+                    conn.execute("SELECT set_config('hnsw.ef_search', %s, true)", [str(ef)])
+                rows = conn.execute(
+                    f"SELECT id, 1 - (embedding <=> %b) FROM records WHERE {cond} "
+                    "ORDER BY embedding <=> %b LIMIT %s",
+                    [q, *args, q, k],
+                ).fetchall()
+        return [(r[0], float(r[1])) for r in rows]
+
+    def vectors(self, ids: Sequence[str]) -> dict[str, np.ndarray]:
+        """The stored vector of each of `ids` that has one (the caller has already
+        checked the ids' scope): search reads the table itself, so these are the
+        vectors it sees."""
+        return self.vectors_of(ids)
+
+    def vectors_of(self, ids: Sequence[str]) -> dict[str, np.ndarray]:
+        if not ids:
+            return {}
+        with self._read() as conn:
+            rows = conn.execute(
+                "SELECT id, embedding FROM records WHERE id = ANY(%s) AND embedding IS NOT NULL",
+                [list(ids)],
+                binary=True,
+            ).fetchall()
+        out: dict[str, np.ndarray] = {}
+        for record_id, value in rows:
+            array = as_array(value)
+            if array is not None:
+                out[record_id] = array
+        return out
+
+    def load_index(self) -> None:
+        """Nothing to load: the server keeps its indexes."""
+
+    def wait_for_graph(self, timeout: float | None = None) -> None:
+        """Nothing runs in the background: the server maintains its HNSW index."""
+
+
+def _lexemes(tsquery: str) -> list[str]:
+    """The lexemes of a tsquery's text (`'sail'`, or `'x' <-> 'y'`)."""
+    return re.findall(r"'((?:[^']|'')*)'", tsquery)
