@@ -22,7 +22,7 @@ from rich.table import Table
 from memstrata.config import default_db_path, default_embedder_spec, parse_assignments
 from memstrata.errors import InvalidInput, MemstrataError, NotFound
 from memstrata.memory import Memory
-from memstrata.store.backends import open_store
+from memstrata.store.backends import is_postgres, open_store
 from memstrata.store.copy import Copied, copy_store, verify
 from memstrata.store.integrity import backup_file, check_file
 from memstrata.types import HistoryEntry, Hit, Record
@@ -575,7 +575,7 @@ def migrate(
 
 
 def _copy(source: str, target: str) -> tuple[Copied, list[str]]:
-    if not source.startswith(("postgresql://", "postgres://")) and not Path(source).is_file():
+    if not is_postgres(source) and not Path(source).is_file():
         raise InvalidInput(f"no store at {source}; give --from an existing store")
     src = open_store(source)
     try:

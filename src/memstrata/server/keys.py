@@ -28,8 +28,8 @@ from pathlib import Path
 
 from memstrata.errors import ConfigError, InvalidInput, NotFound
 from memstrata.ids import now
+from memstrata.store.backends import is_postgres, open_store
 from memstrata.store.base import ApiKeyRow, Keys
-from memstrata.store.sqlite import SQLiteStore
 from memstrata.validate import check_scope_part
 
 PREFIX = "ms"
@@ -158,17 +158,16 @@ class KeyRing:
 
 @contextlib.contextmanager
 def _opened(target: Target, *, create: bool = False) -> Iterator[Keys]:
-    """The open store `target`, or the store file at the path `target` (opened and
-    closed here; ConfigError if it does not exist and `create` is false)."""
-    # The key table lives in the store's own file and connection, so a key and the
-    # records it guards share one file, one lock and one backup.
+    """The open store `target`, or the store at the path or DSN `target` (opened and
+    closed here; ConfigError if a file does not exist and `create` is false)."""
+    # The key table lives in the store itself, so a key and the records it guards
+    # share one file (or database), one transaction log and one backup.
     if not isinstance(target, (str, PathLike)):
         yield target
         return
-    path = Path(target)
-    if not create and not path.exists():
-        raise ConfigError(f"no store at {path}; give --db the store the server uses")
-    store = SQLiteStore(path)
+    if not is_postgres(target) and not create and not Path(target).exists():
+        raise ConfigError(f"no store at {target}; give --db the store the server uses")
+    store = open_store(target)
     try:
         yield store
     finally:
