@@ -13,6 +13,7 @@ import pytest
 from memstrata import Memory, Scope
 from memstrata.errors import BackendError
 from memstrata.server import keys as api_keys
+from memstrata.store.backends import open_store
 from memstrata.store.copy import copy_store, verify
 from memstrata.store.sqlite import SQLiteStore
 
@@ -127,3 +128,23 @@ def test_migrate_on_the_command_line_copies_and_verifies(tmp_path: Path) -> None
     missing = subprocess.run([*cli, "--from", str(tmp_path / "none.db"), "--to", str(dst_path)],
                              capture_output=True, text=True, timeout=120)  # fmt: skip
     assert missing.returncode == 2 and "no store at" in missing.stderr
+
+
+def test_a_sqlite_store_copied_to_postgresql_is_whole_and_answers_alike(
+    tmp_path: Path, pg_dsn: str
+) -> None:
+    src_path = tmp_path / "a.db"
+    _filled(src_path)
+    source, target = SQLiteStore(src_path), open_store(pg_dsn)
+    try:
+        copy_store(source, target)
+        assert verify(source, target) == []
+    finally:
+        source.close()
+        target.close()
+    with Memory(src_path, embedder="hash") as a, Memory(pg_dsn, embedder="hash") as b:
+        for query in ("where does alice live?", "what is the dog called", "Clara"):
+            got_a = [h.record.id for h in a.search(query, user_id="alice", k=10)]
+            got_b = [h.record.id for h in b.search(query, user_id="alice", k=10)]
+            assert set(got_b) == set(got_a) and got_b[0] == got_a[0]
+        assert b.stats()["backend"] == "postgresql"
