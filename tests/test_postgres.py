@@ -212,7 +212,7 @@ def test_an_owner_is_held_while_its_store_is_open_and_gone_once_it_closes(pg_dsn
     assert not b.owner_gone(mine)  # asking never takes the lease away
     a.close()
     assert b.owner_gone(mine) and b.owner_gone(again)
-    assert not b.owner_gone("12345.678.abcd")  # a SQLite owner: cannot tell, so not gone
+    assert b.owner_gone("12345.678.abcd")  # a SQLite file's owner: no store here holds it
     b.close()
 
 

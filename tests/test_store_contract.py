@@ -4,6 +4,9 @@ through the same steps."""
 from __future__ import annotations
 
 import dataclasses
+import math
+import random
+from collections import Counter
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -13,6 +16,7 @@ import pytest
 from memstrata import BackendError, Conflict, NotFound, Record, Scope
 from memstrata.embed.hashing import HashEmbedder
 from memstrata.ids import new_id, now
+from memstrata.store import fts
 from memstrata.store.base import EmbedderInfo, Filters, Store
 from memstrata.store.postgres import PostgresStore
 from memstrata.store.sqlite import SQLiteStore
@@ -369,3 +373,39 @@ def test_valid_between_names_the_turns_of_facts_that_held(store: Store) -> None:
         store.valid_between(B, "2023-01-01T00:00:00.000000Z", "2024-01-01T00:00:00.000000Z", 9)
         == []
     )
+
+
+def test_an_open_stores_owners_are_distinct_and_held(store: Store) -> None:
+    first, second = store.new_owner(), store.new_owner()
+    assert first != second and ":" not in first  # a mark's key holds it between colons
+    assert not store.owner_gone(first) and not store.owner_gone(second)
+
+
+def _bm25(docs: list[list[str]], query: list[str]) -> list[float]:
+    """Okapi BM25 as SQLite's FTS5 computes it (k1 1.2, b 0.75, idf floored at 1e-6),
+    a record's length counting the 4 scope terms SQLite's index holds in each row."""
+    k1, b, extra = 1.2, 0.75, 4
+    avgdl = sum(len(d) + extra for d in docs) / len(docs)
+    df = Counter(t for d in docs for t in set(d))
+    scores = []
+    for d in docs:
+        tf, score = Counter(d), 0.0
+        for term in (t for t in query if t in d):
+            idf = max(math.log((len(docs) - df[term] + 0.5) / (df[term] + 0.5)), 1e-6)
+            norm = k1 * (1 - b + b * (len(d) + extra) / avgdl)
+            score += idf * tf[term] * (k1 + 1) / (tf[term] + norm)
+        scores.append(score)
+    return scores
+
+
+def test_text_search_scores_are_bm25(store: Store) -> None:
+    rng = random.Random(7)
+    vocab = [f"w{i}" for i in range(40)] + ["garden", "gardens", "running", "runs"]
+    texts = [" ".join(rng.choices(vocab, k=rng.randint(3, 20))) for _ in range(150)]
+    records = _put(store, texts, A)
+    stemmed = [[fts.stem(t) for t in fts.tokens(text)] for text in texts]
+    for query in ("w3 w17", "garden running w5", "gardens"):
+        expected = _bm25(stemmed, [fts.stem(t) for t in fts.query_terms(query)])
+        got = dict(store.text_search(query, A, ALL, 1000))
+        for record, score in zip(records, expected):
+            assert got.get(record.id, 0.0) == pytest.approx(score, rel=1e-5, abs=1e-9)

@@ -42,6 +42,7 @@ from memstrata.store.postgres_rows import (
     record_params,
     row_to_record,
     scope_sql,
+    scrub,
     vector_param,
     where,
 )
@@ -66,7 +67,7 @@ _SPEAKERS_TTL_S = 5.0
 
 
 def _backend_error(place: str, exc: psycopg.Error, doing: str | None = None) -> BackendError:
-    first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+    first = scrub((str(exc).strip().splitlines() or [type(exc).__name__])[0])
     what = f"{place}: {doing + ': ' if doing else ''}{first}"
     if isinstance(exc, psycopg.OperationalError):
         what += "; check that the server is up and reachable from here"
@@ -124,16 +125,17 @@ class PostgresStore(PostgresSearch, PostgresState):
             if "connect_timeout" not in psycopg.conninfo.conninfo_to_dict(dsn):
                 kwargs["connect_timeout"] = _CONNECT_TIMEOUT_S
         except psycopg.ProgrammingError as exc:
-            raise ConfigError(f"not a PostgreSQL DSN ({exc}); give one such as "
+            raise ConfigError(f"not a PostgreSQL DSN ({scrub(str(exc))}); give one such as "
                               "postgresql://user:password@host:5432/dbname") from None  # fmt: skip
         self._connect_kwargs = kwargs
         try:
             conn = psycopg.connect(dsn, autocommit=True, **kwargs)
         except psycopg.Error as exc:
+            reason = scrub((str(exc).strip().splitlines() or [type(exc).__name__])[0])
             raise BackendError(
-                f"cannot connect to {self.where}: {str(exc).strip().splitlines()[0]}; check that "
-                "the server runs and is reachable from here, and the user name, password and "
-                "database name (the database must exist)"
+                f"cannot connect to {self.where}: {reason}; check that the server runs and is "
+                "reachable from here, and the user name, password and database name (the "
+                "database must exist)"
             ) from None
         try:
             with conn:
@@ -203,16 +205,21 @@ class PostgresStore(PostgresSearch, PostgresState):
             with conn.transaction():
                 yield conn
             return
+        committing = False
         try:
             with self._pool.connection() as conn:
                 self._local.conn = conn
                 try:
                     with conn.transaction():
                         yield conn
+                        committing = True
                 finally:
                     self._local.conn = None
         except psycopg.Error as exc:
-            raise _backend_error(self.where, exc, "nothing was written") from exc
+            outcome = "nothing was written"
+            if committing and isinstance(exc, psycopg.OperationalError):
+                outcome = "the connection failed while committing: the write may have been stored"
+            raise _backend_error(self.where, exc, outcome) from exc
 
     @contextlib.contextmanager
     def atomic(self) -> Iterator[None]:
@@ -522,7 +529,7 @@ class PostgresStore(PostgresSearch, PostgresState):
         An `add` entry is stored without its `after` snapshot, which would repeat the
         record: it is the `before` of the next change, or, when there is none, the
         record as it stands."""
-        with self._read() as conn, conn.transaction():
+        with self._read() as conn:
             rows = conn.execute(
                 "SELECT seq, record_id, op, at, actor, before, after FROM history "
                 "WHERE record_id = %s ORDER BY seq",

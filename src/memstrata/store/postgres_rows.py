@@ -8,10 +8,12 @@ vectors are pgvector values, read back as float32 numpy arrays.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
+import psycopg
 from psycopg.conninfo import conninfo_to_dict
 
 from memstrata.store.base import Filters
@@ -108,7 +110,7 @@ def where(dsn: str) -> str:
     """The DSN to show in messages: user, host, port and database, never a password."""
     try:
         parts = conninfo_to_dict(dsn)
-    except Exception:  # an unparseable DSN is shown as nothing of it
+    except psycopg.ProgrammingError:  # an unparseable DSN is shown as nothing of it
         return "the PostgreSQL DSN given (unparseable)"
     user = f"{parts['user']}@" if parts.get("user") else ""
     host = str(parts.get("host") or parts.get("hostaddr") or "")
@@ -117,3 +119,16 @@ def where(dsn: str) -> str:
     if host.startswith("/"):  # a Unix socket directory
         return f"postgresql://{user}/{db}?host={host}{port.replace(':', '&port=')}"
     return f"postgresql://{user}{host}{port}/{db}"
+
+
+_PASSWORDS = (
+    (re.compile(r"(password\s*=\s*)('(?:[^'\\]|\\.)*'|\S+)", re.IGNORECASE), r"\1***"),
+    (re.compile(r"(://[^:/@\s]*:)[^@\s]*@"), r"\1***@"),
+)
+
+
+def scrub(text: str) -> str:
+    """`text` (an error message that may quote a DSN) with any password masked."""
+    for pattern, masked in _PASSWORDS:
+        text = pattern.sub(masked, text)
+    return text

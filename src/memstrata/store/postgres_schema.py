@@ -47,9 +47,21 @@ def text_search_ddl(unaccent: bool) -> list[str]:
     ]
 
 
+# What full text indexes of a record: its text (label A) and its speaker (label D).
+_DOCUMENT = (
+    f"setweight(to_tsvector('{TEXT_CONFIG}', text), 'A') "
+    f"|| setweight(to_tsvector('{TEXT_CONFIG}', coalesce(speaker, '')), 'D')"
+)
+
 # Each entry upgrades the schema from version i to i + 1 (after `text_search_ddl`).
 MIGRATIONS: list[list[str]] = [
     [
+        # A record's length in terms, as BM25 counts it (every occurrence).
+        """CREATE FUNCTION memstrata_length(tsvector) RETURNS integer
+           LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE AS $$
+             SELECT coalesce(sum(coalesce(pg_catalog.array_length(positions, 1), 1)), 0)::integer
+             FROM pg_catalog.unnest($1)
+           $$""",
         f"CREATE TABLE meta (key text {_C} PRIMARY KEY, value text NOT NULL)",
         f"""CREATE TABLE records (
             pos bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
@@ -80,10 +92,8 @@ MIGRATIONS: list[list[str]] = [
             updated_at text {_C},
             embedding vector,
             derived boolean GENERATED ALWAYS AS (json_array_length(source_ids) > 0) STORED,
-            tsv tsvector GENERATED ALWAYS AS (
-                setweight(to_tsvector('{TEXT_CONFIG}', text), 'A')
-                || setweight(to_tsvector('{TEXT_CONFIG}', coalesce(speaker, '')), 'D')
-            ) STORED
+            tsv tsvector GENERATED ALWAYS AS ({_DOCUMENT}) STORED,
+            doc_length integer GENERATED ALWAYS AS (memstrata_length({_DOCUMENT})) STORED
         )""",
         "CREATE INDEX records_scope ON records (namespace, user_id, occurred_at)",
         "CREATE INDEX records_session ON records (namespace, session_id, pos)",

@@ -1,13 +1,15 @@
 """Search in the PostgreSQL store: full text over the generated `tsvector` column
 (GIN), vectors over the pgvector column (exact in a small scope, HNSW beyond).
 
-Full text ranks like BM25: each query term's `ts_rank` (its frequency in the
-record, saturating, the speaker weighted 0.3, over 1 + log of the record's length)
-times the term's inverse document frequency, so that a rare word outweighs a word
-most records share (every turn of a speaker matches the speaker's name). Document
-frequencies are counted with the GIN index, up to `DF_CAP` rows a term (beyond that
-the planner's statistics tell how common it is), and kept for a minute, or until
-this store has written a tenth as many records as it counted.
+Full text ranks by BM25 as SQLite's FTS5 computes it (k1 1.2, b 0.75, the speaker
+weighted 0.3, idf floored at 1e-6), so both backends give a record the same score
+over the same records: a term's frequency in a record is `ts_rank_cd` of that term
+alone, a record's length is the generated `doc_length`. Document frequencies are
+counted with the GIN index, up to `DF_CAP` rows a term (beyond that the planner's
+statistics tell how common it is), over the whole table as SQLite counts them, and
+kept for a minute, or until this store has written a tenth as many records as it
+counted. One difference: SQLite ranks records as stored and derived ones in two
+indexes and merges them; here a search of both ranks them together.
 
 A mixin of `PostgresStore`.
 """
@@ -38,9 +40,16 @@ DF_CAP = 20_000  # rows counted per term for its document frequency
 _FTS_TERMS = 8  # the rarest terms of a long query are kept (as SQLite's search does)
 _STATS_TTL_S = 60.0
 _EXACT_COUNT_MAX = 50_000  # tables the planner takes to be smaller are counted exactly
-# ts_rank weights for labels D, C, B, A: the speaker (D) counts 0.3 of the text (A),
-# as in SQLite's bm25(records_fts, 1.0, 0.3).
-_RANK = f"ts_rank('{{0.3, 0, 0, 1}}', tsv, to_tsquery('{TEXT_CONFIG}', %s), 1)"
+_SAMPLE_ROWS = 20_000  # rows a large table's mean length is taken from
+_K1, _B = 1.2, 0.75  # BM25's, as FTS5 sets them
+# SQLite's index holds 4 scope terms in each row, which its BM25 counts in a row's
+# length: counted here too, so that both backends give a record the same score.
+_SCOPE_TERMS = 4
+# A term's frequency in a record: ts_rank_cd of a one-term query without
+# normalisation is the sum of its occurrences' weights, the weights of labels D, C,
+# B, A; the speaker (D) counts 0.3 of the text (A), as in SQLite's
+# bm25(records_fts, 1.0, 0.3).
+_TF = f"ts_rank_cd('{{0.3, 0, 0, 1}}', tsv, to_tsquery('{TEXT_CONFIG}', %s), 0)"
 _LIVE = "status NOT IN ('deleted', 'purged')"
 _PARTS = {None: _LIVE, True: f"{_LIVE} AND derived", False: f"{_LIVE} AND NOT derived"}
 _WORD = re.compile(r"[^\W_]+")  # as fts.tokens splits, without folding accents
@@ -75,11 +84,11 @@ class PostgresSearch:
         self._written = 0  # records this store has inserted (see _fresh)
         # (word, partition) -> (documents with it, when counted, _written then)
         self._df: dict[tuple[str, bool | None], tuple[int, float, int]] = {}
-        self._docs: dict[bool | None, tuple[int, float, int]] = {}
+        self._docs: dict[bool | None, tuple[tuple[int, float], float, int]] = {}
         self._common: tuple[float, dict[str, float]] = (0.0, {})
         self._large: dict[tuple[Scope, str], float] = {}  # scopes past exact_max, when seen
 
-    def _fresh(self, entry: tuple[int, float, int] | None, docs: int) -> bool:
+    def _fresh(self, entry: tuple[Any, float, int] | None, docs: int) -> bool:
         if entry is None:
             return False
         _, at, written = entry
@@ -91,26 +100,33 @@ class PostgresSearch:
     def text_search(
         self, query: str, scope: Scope, filters: Filters, k: int
     ) -> list[tuple[str, float]]:
-        """Best-first (record id, score): live records with any of the query's terms
-        (its 8 rarest, for a long query), ranked as the module doc says. Higher is
-        better; the scale is not SQLite's."""
+        """Best-first (record id, BM25): live records with any of the query's terms
+        (its 8 rarest, for a long query), ranked as the module doc says."""
         words = query_words(query, self._folded)
         if not words or k <= 0:
             return []
         where, params = scope_sql(scope)
         fwhere, fparams = filter_sql(filters)
         with self._read() as conn:
-            docs = self._doc_count(conn, filters.derived)
+            docs, avgdl = self._corpus(conn, filters.derived)
             freqs = self._doc_freqs(conn, words, filters.derived, docs)
             terms = sorted(words, key=lambda w: freqs[w])[:_FTS_TERMS]
-            idf = [self._idf(docs, freqs[w]) for w in terms]
-            score = " + ".join(f"%s * {_RANK}" for _ in terms)
+            weights: list[float] = []
+            for w in terms:
+                weights += [self._idf(docs, freqs[w]), max(avgdl, 1e-9)]
+            score = " + ".join(
+                f"%s * f{i} * {_K1 + 1} / (f{i} + {_K1} * ({1 - _B} + {_B} * dl / %s))"
+                for i in range(len(terms))
+            )
+            tfs = ", ".join(f"{_TF} AS f{i}" for i in range(len(terms)))
+            dl = f"doc_length + {_SCOPE_TERMS}"
             rows = conn.execute(
-                f"SELECT id, {score} AS score FROM records "
-                f"WHERE tsv @@ to_tsquery('{TEXT_CONFIG}', %s) AND {_LIVE} AND {where} "
-                f"AND {fwhere} ORDER BY score DESC, pos LIMIT %s",
+                f"SELECT id, {score} AS score FROM (SELECT id, pos, {dl} AS dl, {tfs} "
+                f"FROM records WHERE tsv @@ to_tsquery('{TEXT_CONFIG}', %s) AND {_LIVE} "
+                f"AND {where} AND {fwhere}) m ORDER BY score DESC, pos LIMIT %s",
                 [
-                    *(p for pair in zip(idf, map(_quoted, terms)) for p in pair),
+                    *weights,
+                    *map(_quoted, terms),
                     " | ".join(map(_quoted, terms)),
                     *params,
                     *fparams,
@@ -125,25 +141,34 @@ class PostgresSearch:
         docs = max(docs, n)
         return max(math.log((docs - n + 0.5) / (n + 0.5)), 1e-6)
 
-    def _doc_count(self, conn: psycopg.Connection[Any], partition: bool | None) -> int:
-        """How many live records (of the partition) there are: counted in a table
-        of up to `_EXACT_COUNT_MAX` rows, else the planner's estimate of the table."""
+    def _corpus(self, conn: psycopg.Connection[Any], partition: bool | None) -> tuple[int, float]:
+        """How many live records (of the partition) there are, and their mean length
+        in terms: counted in a table of up to `_EXACT_COUNT_MAX` rows; else the
+        planner's estimate of the table, and the mean of a sample."""
         with self._stats_lock:
             entry = self._docs.get(partition)
-        if entry is not None and self._fresh(entry, entry[0]):
+        if entry is not None and self._fresh(entry, entry[0][0]):
             return entry[0]
         row = conn.execute(
             "SELECT reltuples FROM pg_class WHERE oid = to_regclass('records')"
         ).fetchone()
         estimate = float(row[0]) if row and row[0] is not None else -1.0
+        part = _PARTS[partition]
         if estimate > _EXACT_COUNT_MAX:
-            docs = int(estimate)
+            share = min(100.0, 100.0 * _SAMPLE_ROWS / estimate)
+            found = conn.execute(
+                f"SELECT %s::bigint, avg(doc_length) FROM records TABLESAMPLE SYSTEM (%s) "
+                f"WHERE {part}",
+                [int(estimate), share],
+            ).fetchone()
         else:
-            found = conn.execute(f"SELECT count(*) FROM records WHERE {_PARTS[partition]}")
-            docs = int(found.fetchone()[0])  # type: ignore[index]
+            found = conn.execute(f"SELECT count(*), avg(doc_length) FROM records WHERE {part}")
+            found = found.fetchone()
+        assert found is not None  # an aggregate always returns its row
+        corpus = (int(found[0]), float(found[1] or 0.0) + _SCOPE_TERMS)
         with self._stats_lock:
-            self._docs[partition] = (docs, time.monotonic(), self._written)
-        return docs
+            self._docs[partition] = (corpus, time.monotonic(), self._written)
+        return corpus
 
     def _doc_freqs(
         self, conn: psycopg.Connection[Any], words: list[str], partition: bool | None, docs: int

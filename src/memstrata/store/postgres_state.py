@@ -115,9 +115,12 @@ class PostgresState:
 
     def owner_gone(self, owner: str) -> bool:
         """Whether no open store holds `owner`'s lease: its lock can be taken (it is
-        let go at once). A name this backend never grants is never gone."""
-        if owner in self._owners or not _OWNER.fullmatch(owner):
+        let go at once). A name of another backend's form (marks copied from a
+        SQLite file) is gone: no store open on this database can hold it."""
+        if owner in self._owners:
             return False
+        if not _OWNER.fullmatch(owner):
+            return True
         if self._owners:
             with self._lease_lock:
                 if not self._closed:
