@@ -201,6 +201,34 @@ def test_a_word_too_common_to_count_is_weighed_by_the_planners_statistics(
     assert store.text_search("weather kayaking", A, Filters(), 1)[0][0] == rare.id
 
 
+def test_a_halfvec_index_is_used_and_scores_stay_exact(
+    pg_dsn: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store = PostgresStore(pg_dsn, vector_index="halfvec")
+    store.bind_embedder(INFO)
+    records = _put(store, [f"note {i} on subject {i % 11}" for i in range(300)])
+    query = EMB.embed(["subject 4 note"])[0]
+    exact = store.vector_search(query, A, Filters(), 10)
+    monkeypatch.setattr(store, "exact_max", 0)
+    approx = store.vector_search(query, A, Filters(), 10)
+    assert np.allclose([s for _, s in approx], [s for _, s in exact], atol=1e-5)
+    stored = store.vectors_of([records[0].id])[records[0].id]
+    assert stored.dtype == np.float32 and np.allclose(stored, EMB.embed([records[0].text])[0])
+    assert store.stats(A)["vector_index"] == "halfvec"
+    with psycopg.connect(pg_dsn) as conn:
+        conn.execute("SET enable_seqscan = off")
+        plan = conn.execute(
+            "EXPLAIN SELECT id FROM records ORDER BY embedding::halfvec(32) <=> %s::halfvec(32) "
+            "LIMIT 5",
+            [str(query.tolist())],
+        ).fetchall()
+    assert "records_embedding" in str(plan)
+    store.close()
+    with pytest.raises(ConfigError, match="halfvec, not vector"):
+        PostgresStore(pg_dsn, vector_index="vector")
+    PostgresStore(pg_dsn).close()  # None takes what the store has
+
+
 # -------------------------------------------------------------------- owners
 
 

@@ -50,6 +50,7 @@ from memstrata.store.postgres_schema import (
     SCHEMA_VERSION,
     SETUP_LOCK,
     TABLES,
+    VECTOR_INDEXES,
     open_schema,
     vector_ddl,
 )
@@ -108,9 +109,26 @@ def _backend_errors(cls: type[T]) -> type[T]:
 @_backend_errors
 class PostgresStore(PostgresSearch, PostgresState):
     """`PostgresStore("postgresql://user:password@host/db")`: open (or create) a
-    memstrata store in a PostgreSQL database."""
+    memstrata store in a PostgreSQL database.
 
-    def __init__(self, dsn: str, *, migrate: bool = False, pool_size: int = _POOL_SIZE) -> None:
+    `vector_index`: what the HNSW index holds, made when the embedding model is first
+    bound: "vector" (float32, the default) or "halfvec" (float16, half the index's
+    size and memory; candidates are ranked again by the stored float32 vectors, so
+    scores stay exact). None takes what the store has. `pool_size`: connections
+    this store opens at most."""
+
+    def __init__(
+        self,
+        dsn: str,
+        *,
+        migrate: bool = False,
+        pool_size: int = _POOL_SIZE,
+        vector_index: str | None = None,
+    ) -> None:
+        if vector_index is not None and vector_index not in VECTOR_INDEXES:
+            raise ConfigError(
+                f"vector_index must be one of {', '.join(VECTOR_INDEXES)}; got {vector_index!r}"
+            )
         self.dsn = dsn
         self.where = where(dsn)
         self._local = threading.local()
@@ -139,7 +157,7 @@ class PostgresStore(PostgresSearch, PostgresState):
             ) from None
         try:
             with conn:
-                self._setup(conn, migrate)
+                self._setup(conn, migrate, vector_index)
         except psycopg.Error as exc:
             raise _backend_error(self.where, exc, "cannot open the store") from exc
         self._pool: ConnectionPool[psycopg.Connection[Any]] = ConnectionPool(
@@ -160,8 +178,17 @@ class PostgresStore(PostgresSearch, PostgresState):
 
     # ----------------------------------------------------------------- setup
 
-    def _setup(self, conn: psycopg.Connection[Any], migrate: bool) -> None:
+    def _setup(
+        self, conn: psycopg.Connection[Any], migrate: bool, vector_index: str | None
+    ) -> None:
         meta, vector_version = open_schema(conn, self.where, migrate)
+        made = meta.get("vector_index")
+        if made is not None and vector_index not in (None, made):
+            raise ConfigError(
+                f"{self.where} indexes its vectors as {made}, not {vector_index}; open it with "
+                f"vector_index={made!r} (or None)"
+            )
+        self._vector_index = made or vector_index or "vector"
         self._folded = meta.get("text_folding") == "unaccent"
         self._store_id = meta.get("store_id")
         self._created_by = meta.get("created_by")
@@ -264,7 +291,7 @@ class PostgresStore(PostgresSearch, PostgresState):
                 if row is None:
                     conn.execute("INSERT INTO meta (key, value) VALUES ('embedder', %s)",
                                  [json.dumps(info.__dict__)])  # fmt: skip
-                    for statement in vector_ddl(info.dim):
+                    for statement in vector_ddl(info.dim, self._vector_index):
                         conn.execute(statement)
                     bound = info
                 else:
@@ -290,7 +317,7 @@ class PostgresStore(PostgresSearch, PostgresState):
                 "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
                 [json.dumps(info.__dict__)],
             )
-            for statement in vector_ddl(info.dim):
+            for statement in vector_ddl(info.dim, self._vector_index):
                 conn.execute(statement)
         self._embedder = info
         self._pool.drain()  # statements prepared for the old column type
@@ -639,6 +666,7 @@ class PostgresStore(PostgresSearch, PostgresState):
             "server_version": server,
             "schema_version": SCHEMA_VERSION,
             "text_folding": "unaccent" if self._folded else "none",
+            "vector_index": self._vector_index,
             "created_by": self._created_by,
             "embedder": self._embedder.__dict__ if self._embedder else None,
             "records": sum(n for kinds in counts.values() for n in kinds.values()),

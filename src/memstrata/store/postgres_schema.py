@@ -139,14 +139,28 @@ MIGRATIONS: list[list[str]] = [
 assert len(MIGRATIONS) == SCHEMA_VERSION
 
 
-def vector_ddl(dim: int) -> list[str]:
+VECTOR_INDEXES = ("vector", "halfvec")
+
+
+def index_key(kind: str, dim: int) -> str:
+    """What the HNSW index holds of a vector: the vector itself, or its float16 copy
+    (`halfvec`: half the index's size; search ranks its candidates again by the
+    stored float32 vectors)."""
+    return "embedding" if kind == "vector" else f"(embedding::halfvec({int(dim)}))"
+
+
+def vector_ddl(dim: int, kind: str = "vector") -> list[str]:
     """Fix the vector column's dimension and index it for cosine search (HNSW),
     dropping the index of an earlier model. The column must hold no vector of
     another dimension (a rebind empties it first)."""
+    assert kind in VECTOR_INDEXES
+    ops = "vector_cosine_ops" if kind == "vector" else "halfvec_cosine_ops"
     return [
         "DROP INDEX IF EXISTS records_embedding",
         f"ALTER TABLE records ALTER COLUMN embedding TYPE vector({int(dim)})",
-        "CREATE INDEX records_embedding ON records USING hnsw (embedding vector_cosine_ops)",
+        f"CREATE INDEX records_embedding ON records USING hnsw ({index_key(kind, dim)} {ops})",
+        f"INSERT INTO meta (key, value) VALUES ('vector_index', '{kind}') "
+        "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
     ]
 
 

@@ -30,7 +30,7 @@ import psycopg
 from memstrata.store import fts
 from memstrata.store.base import EmbedderInfo, Filters
 from memstrata.store.postgres_rows import as_array, filter_sql, scope_sql, vector_param
-from memstrata.store.postgres_schema import TEXT_CONFIG
+from memstrata.store.postgres_schema import TEXT_CONFIG, index_key
 from memstrata.types import Scope
 
 EXACT_MAX = 5_000  # vectors in scope up to which vector search is an exact scan
@@ -49,7 +49,11 @@ _SCOPE_TERMS = 4
 # normalisation is the sum of its occurrences' weights, the weights of labels D, C,
 # B, A; the speaker (D) counts 0.3 of the text (A), as in SQLite's
 # bm25(records_fts, 1.0, 0.3).
-_TF = f"ts_rank_cd('{{0.3, 0, 0, 1}}', tsv, to_tsquery('{TEXT_CONFIG}', %s), 0)"
+# (A record without the term skips the call, which costs far more than the match.)
+_TF = (
+    f"CASE WHEN tsv @@ to_tsquery('{TEXT_CONFIG}', %s) THEN "
+    f"ts_rank_cd('{{0.3, 0, 0, 1}}', tsv, to_tsquery('{TEXT_CONFIG}', %s), 0) ELSE 0 END"
+)
 _LIVE = "status NOT IN ('deleted', 'purged')"
 _PARTS = {None: _LIVE, True: f"{_LIVE} AND derived", False: f"{_LIVE} AND NOT derived"}
 _WORD = re.compile(r"[^\W_]+")  # as fts.tokens splits, without folding accents
@@ -73,6 +77,7 @@ def _quoted(word: str) -> str:
 class PostgresSearch:
     _embedder: EmbedderInfo | None
     _folded: bool
+    _vector_index: str
     exact_max = EXACT_MAX
 
     if TYPE_CHECKING:  # provided by PostgresStore
@@ -126,7 +131,7 @@ class PostgresSearch:
                 f"AND {where} AND {fwhere}) m ORDER BY score DESC, pos LIMIT %s",
                 [
                     *weights,
-                    *map(_quoted, terms),
+                    *(q for t in terms for q in (_quoted(t), _quoted(t))),
                     " | ".join(map(_quoted, terms)),
                     *params,
                     *fparams,
@@ -256,14 +261,21 @@ class PostgresSearch:
                     return [(r[0], float(r[1])) for r in rows]
                 with self._stats_lock:
                     self._large[key] = time.monotonic()
+            key_sql = index_key(self._vector_index, self._embedder.dim)
+            query_sql = (
+                "%b" if self._vector_index == "vector" else f"%b::halfvec({self._embedder.dim})"
+            )
+            # float16 distances order the candidates; float32 ones rank the best of them.
+            depth = k if self._vector_index == "vector" else 2 * k
             with conn.transaction():
-                ef = min(_EF_SEARCH_MAX, max(EF_SEARCH, 2 * k))
+                ef = min(_EF_SEARCH_MAX, max(EF_SEARCH, 2 * depth))
                 if ef != EF_SEARCH:
                     conn.execute("SELECT set_config('hnsw.ef_search', %s, true)", [str(ef)])
                 rows = conn.execute(
-                    f"SELECT id, 1 - (embedding <=> %b) FROM records WHERE {cond} "
-                    "ORDER BY embedding <=> %b LIMIT %s",
-                    [q, *args, q, k],
+                    "SELECT id, score FROM (SELECT id, pos, 1 - (embedding <=> %b) AS score "
+                    f"FROM records WHERE {cond} ORDER BY {key_sql} <=> {query_sql} LIMIT %s) c "
+                    "ORDER BY score DESC, pos LIMIT %s",
+                    [q, *args, q, depth, k],
                 ).fetchall()
         return [(r[0], float(r[1])) for r in rows]
 
