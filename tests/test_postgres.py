@@ -135,6 +135,16 @@ def test_open_store_picks_the_backend_by_target(pg_dsn: str, tmp_path: Path) -> 
     lite.close()
 
 
+def test_without_psycopg_a_dsn_names_the_extra_to_install(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    for name in [m for m in sys.modules if m.startswith("memstrata.store.postgres")]:
+        monkeypatch.delitem(sys.modules, name)
+    monkeypatch.setitem(sys.modules, "psycopg", None)  # import psycopg raises ImportError
+    with pytest.raises(ConfigError, match=r"pip install 'memstrata\[postgres\]'"):
+        open_store("postgresql://u@localhost/db")
+
+
 # ------------------------------------------------------------------- sharing
 
 
