@@ -129,3 +129,6 @@ def test_context_lines_of_long_turns_are_excerpts_that_name_their_turn(tmp_path:
             else:  # the whole turn (its relative times annotated)
                 assert part.text.startswith("- [") and part.text.endswith(LONG[-40:])
                 assert "…" not in part.text and LONG[:60] in part.text
+
+
+pytestmark = pytest.mark.every_backend  # its `memory` tests run on SQLite and PostgreSQL

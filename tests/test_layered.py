@@ -282,3 +282,6 @@ def test_feedback_lifts_what_is_like_the_best_matches_not_merely_like_the_questi
             layered._feedback(store, units, question, weight)
         assert sorted(["swimming", "wording"], key=lambda u: -units[u].score) == order
         assert max(units, key=lambda u: units[u].score) == "camping"
+
+
+pytestmark = pytest.mark.every_backend  # its `memory` tests run on SQLite and PostgreSQL

@@ -207,7 +207,7 @@ def test_stats_counts_by_kind_and_status(memory: Memory) -> None:
     assert stats["records"] == 3
     assert stats["by_kind"] == {"event": {"active": 1, "deleted": 1}, "fact": {"active": 1}}
     assert stats["embedder"]["name"] == "hash-64"
-    assert stats["pending_vectors"] == 0 and stats["file_bytes"] > 0
+    assert stats["pending_vectors"] == 0 and stats["bytes"] > 0
 
 
 def test_reopening_sees_everything_and_vectors_still_search(db_path: Path) -> None:
@@ -245,3 +245,6 @@ def test_full_text_honours_every_scope_part(memory: Memory) -> None:
     assert count(agent_id="a1") == 2 and count(session_id="s2") == 1
     assert count(user_id="u", agent_id="a1", session_id="s1") == 1
     assert count(user_id="nobody") == 0 and count(namespace="elsewhere") == 0
+
+
+pytestmark = pytest.mark.every_backend  # its `memory` tests run on SQLite and PostgreSQL
