@@ -16,8 +16,6 @@ it, folds accents in full text as SQLite's index does.
 from __future__ import annotations
 
 import contextlib
-import functools
-import inspect
 import json
 import threading
 import time
@@ -32,6 +30,7 @@ from psycopg_pool import ConnectionPool
 from memstrata.errors import BackendError, ConfigError, Conflict, NotFound
 from memstrata.ids import now
 from memstrata.store.base import EmbedderInfo, Filters, Link
+from memstrata.store.guard import backend_errors
 from memstrata.store.postgres_rows import (
     COLUMNS,
     INSERT,
@@ -75,35 +74,7 @@ def _backend_error(place: str, exc: psycopg.Error, doing: str | None = None) -> 
     return BackendError(what)
 
 
-def _backend_errors(cls: type[T]) -> type[T]:
-    """Every public method of `cls` raises BackendError, never a raw psycopg error."""
-
-    def wrap(method: Callable[..., Any]) -> Callable[..., Any]:
-        if inspect.isgeneratorfunction(method):
-
-            @functools.wraps(method)
-            def generate(self: Any, *args: Any, **kwargs: Any) -> Any:
-                try:
-                    yield from method(self, *args, **kwargs)
-                except psycopg.Error as exc:
-                    raise _backend_error(self.where, exc) from exc
-
-            return generate
-
-        @functools.wraps(method)
-        def call(self: Any, *args: Any, **kwargs: Any) -> Any:
-            try:
-                return method(self, *args, **kwargs)
-            except psycopg.Error as exc:
-                raise _backend_error(self.where, exc) from exc
-
-        return call
-
-    for name in dir(cls):
-        method = getattr(cls, name)
-        if not name.startswith("_") and inspect.isfunction(method):
-            setattr(cls, name, wrap(method))
-    return cls
+_backend_errors = backend_errors(psycopg.Error, lambda store, exc: _backend_error(store.where, exc))
 
 
 @_backend_errors

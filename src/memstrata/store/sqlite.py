@@ -11,8 +11,6 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import functools
-import inspect
 import json
 import math
 import os
@@ -34,6 +32,7 @@ from memstrata.ids import new_id, now, parse_stored_time
 from memstrata.store import fts, sqlite_owners
 from memstrata.store.base import EmbedderInfo, Filters, Link
 from memstrata.store.derived_state import DerivedState
+from memstrata.store.guard import backend_errors
 from memstrata.store.integrity import backend_error, backup_file, page_problems, shape_problems
 from memstrata.store.rows import (
     COLUMNS,
@@ -102,36 +101,7 @@ def _occurred(stored: Any) -> float:
         return math.nan
 
 
-def _backend_errors(cls: type[T]) -> type[T]:
-    """Every public method of `cls` raises BackendError, never a raw sqlite3 error
-    (a damaged page can surface in any read), with what to do about it."""
-
-    def wrap(method: Callable[..., Any]) -> Callable[..., Any]:
-        if inspect.isgeneratorfunction(method):
-
-            @functools.wraps(method)
-            def generate(self: Any, *args: Any, **kwargs: Any) -> Any:
-                try:
-                    yield from method(self, *args, **kwargs)
-                except sqlite3.Error as exc:
-                    raise backend_error(self.path, exc) from exc
-
-            return generate
-
-        @functools.wraps(method)
-        def call(self: Any, *args: Any, **kwargs: Any) -> Any:
-            try:
-                return method(self, *args, **kwargs)
-            except sqlite3.Error as exc:
-                raise backend_error(self.path, exc) from exc
-
-        return call
-
-    for name in dir(cls):
-        method = getattr(cls, name)
-        if not name.startswith("_") and inspect.isfunction(method):
-            setattr(cls, name, wrap(method))
-    return cls
+_backend_errors = backend_errors(sqlite3.Error, lambda store, exc: backend_error(store.path, exc))
 
 
 @_backend_errors
