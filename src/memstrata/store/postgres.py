@@ -20,7 +20,7 @@ import json
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from typing import Any, TypeVar
+from typing import Any
 
 import numpy as np
 import psycopg
@@ -57,8 +57,6 @@ from memstrata.store.postgres_search import EF_SEARCH, PostgresSearch
 from memstrata.store.postgres_state import Entry, PostgresState
 from memstrata.store.rows import redact
 from memstrata.types import HistoryEntry, Page, Record, Scope
-
-T = TypeVar("T")
 
 _CONNECT_TIMEOUT_S = 10
 _POOL_SIZE = 10

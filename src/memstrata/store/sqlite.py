@@ -21,7 +21,7 @@ import warnings
 from collections import OrderedDict
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import numpy as np
 from readerwriterlock import rwlock
@@ -75,9 +75,6 @@ _TIME_COLUMNS = {
 FULL_CHECK_MAX_BYTES = 8 * 2**20
 QUICK_CHECK_MAX_BYTES = 32 * 2**20
 GRAPH_IN_BACKGROUND = True  # tests switch it off to make builds deterministic
-
-
-T = TypeVar("T")
 
 
 def _file_bytes(path: Path) -> int:
