@@ -162,6 +162,26 @@ def test_two_stores_on_one_database_see_each_others_writes(pg_dsn: str) -> None:
     b.close()
 
 
+def test_records_read_again_show_every_change_made_since_by_anyone(pg_dsn: str) -> None:
+    a, b = PostgresStore(pg_dsn), PostgresStore(pg_dsn)
+    a.bind_embedder(INFO)
+    b.bind_embedder(INFO)
+    first, second = _put(a, ["the first note", "the second note"])
+    ids = [first.id, second.id]
+    assert [r.text for r in a.get_many(ids, A, shared=True)] == [first.text, second.text]
+    b.revise(first.id, A, lambda r: {"text": "the first note, revised"}, None,
+             op="update", expected_version=None, actor="test")  # fmt: skip
+    b.touch([second.id])
+    with psycopg.connect(pg_dsn, autocommit=True) as conn:  # a writer that is not a store
+        conn.execute("UPDATE records SET tags = '[\"x\"]' WHERE id = %s", [second.id])
+    again = a.get_many(ids, A)
+    assert again[0].text == "the first note, revised" and again[0].version == 2
+    assert again[1].hits == 1 and again[1].tags == ["x"]
+    assert a.get_many(ids, Scope("t1", user_id="bob")) == []  # what is kept keeps its scope
+    a.close()
+    b.close()
+
+
 def test_a_changed_model_rebinds_the_vector_column(store: PostgresStore) -> None:
     [r] = _put(store, ["harbour ferry"])
     wide = HashEmbedder(48)

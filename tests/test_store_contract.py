@@ -67,6 +67,17 @@ B = Scope("t2", user_id="bob")
 ALL = Filters()
 
 
+def test_a_record_read_is_the_callers_own(store: Store) -> None:
+    [r] = _put(store, ["hello world"], A, metadata={"nested": {"x": [1]}}, tags=["t"])
+    for _ in range(2):  # the second read may come from a cache of decoded records
+        [got] = store.get_many([r.id], A)
+        got.tags.append("mine")
+        got.metadata["nested"]["x"].append(2)
+        got.source_ids.append("elsewhere")
+    assert store.get_many([r.id], A) == [r]
+    assert store.get(r.id, A) == r
+
+
 def test_insert_get_round_trip(store: Store) -> None:
     [r] = _put(
         store,

@@ -290,7 +290,7 @@ class PostgresSearch:
             return {}
         with self._read() as conn:
             rows = conn.execute(
-                "SELECT id, embedding FROM records WHERE id = ANY(%s) AND embedding IS NOT NULL",
+                "SELECT id, embedding FROM records WHERE id = ANY(%b) AND embedding IS NOT NULL",
                 [list(ids)],
                 binary=True,
             ).fetchall()

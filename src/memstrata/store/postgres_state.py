@@ -190,7 +190,7 @@ class PostgresState:
         mine, other = ("dst", "src") if reverse else ("src", "dst")
         with self._read() as conn:
             rows = conn.execute(
-                f"SELECT {mine}, {other} FROM links WHERE {mine} = ANY(%s) AND type = %s "
+                f"SELECT {mine}, {other} FROM links WHERE {mine} = ANY(%b) AND type = %s "
                 f"ORDER BY weight DESC, {other}",
                 [list(ids), type],
             ).fetchall()
@@ -205,7 +205,7 @@ class PostgresState:
             return {}
         with self._read() as conn:
             rows = conn.execute(
-                "SELECT dst, count(*) FROM links WHERE dst = ANY(%s) AND type = %s GROUP BY dst",
+                "SELECT dst, count(*) FROM links WHERE dst = ANY(%b) AND type = %s GROUP BY dst",
                 [list(dsts), type],
             ).fetchall()
         counts = {dst: int(n) for dst, n in rows}

@@ -3,6 +3,7 @@ as little-endian float32 blobs, and the SQL of scopes and filters (pure function
 
 from __future__ import annotations
 
+import copy
 import json
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -76,10 +77,17 @@ def in_scope(record: Record, scope: Scope) -> bool:
 
 
 def clone(record: Record) -> Record:
-    """A shallow copy (a cached record is never handed out itself); 15x faster than
-    copy.copy."""
+    """A copy that shares nothing a caller could change with the cached record (which
+    is never handed out itself): its lists and metadata are copied, nested metadata
+    deeply; several times faster than copy.deepcopy."""
     twin = object.__new__(Record)
     twin.__dict__.update(record.__dict__)
+    twin.source_ids = list(record.source_ids)
+    twin.entities = list(record.entities)
+    twin.tags = list(record.tags)
+    meta = record.metadata
+    nested = any(isinstance(v, (dict, list)) for v in meta.values())
+    twin.metadata = copy.deepcopy(meta) if nested else dict(meta)
     return twin
 
 
