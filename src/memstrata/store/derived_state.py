@@ -78,7 +78,7 @@ class DerivedState:
             chunk = list(ids[start : start + 500])
             rows = conn.execute(
                 f"SELECT {mine}, {other} FROM links WHERE {mine} IN "
-                f"({','.join('?' * len(chunk))}) AND type = ? ORDER BY weight DESC",
+                f"({','.join('?' * len(chunk))}) AND type = ? ORDER BY weight DESC, {other}",
                 [*chunk, type],
             ).fetchall()
             for key, value in rows:

@@ -17,7 +17,8 @@ import sqlite3
 from pathlib import Path
 
 from memstrata.errors import BackendError, ConfigError
-from memstrata.store.schema import FTS_TABLES, FTS_TOKENIZE, tables_at
+from memstrata.store.fts import FTS_TOKENIZE
+from memstrata.store.schema import FTS_TABLES, tables_at
 
 _REPORTED = 20  # problems listed at most
 

@@ -2,15 +2,15 @@
 machine or is shared by several.
 
 Records, history, links, named state, counters and API keys are tables (in the
-first schema of the connection's search path). Full text is a generated `tsvector`
-column over text and speaker with a GIN index; vectors are a pgvector column with
+first schema of the connection's search path). Full text is a `tsvector` column of
+the terms SQLite's tokenizer finds in text and speaker (`fts.index_terms`, so both
+backends match the same words) with a GIN index; vectors are a pgvector column with
 an HNSW index for cosine distance, made when the embedding model (and so its
 dimension) is bound. Connections come from a pool; each write method is one
 transaction, and `atomic()` groups the writes of one thread into one.
 
 Needs PostgreSQL 13 or later with pgvector (`CREATE EXTENSION vector`; 0.8 or later
-for filtered HNSW scans that never come up short). `unaccent`, when the server has
-it, folds accents in full text as SQLite's index does.
+for filtered HNSW scans that never come up short).
 """
 
 from __future__ import annotations
@@ -162,7 +162,6 @@ class PostgresStore(PostgresSearch, PostgresState):
                 f"vector_index={made!r} (or None)"
             )
         self._vector_index = made or vector_index or "vector"
-        self._folded = meta.get("text_folding") == "unaccent"
         self._store_id = meta.get("store_id")
         self._created_by = meta.get("created_by")
         self._iterative = vector_version >= (0, 8)
@@ -411,7 +410,8 @@ class PostgresStore(PostgresSearch, PostgresState):
         with self._write() as conn:
             current = self._get(conn, record_id, scope, include_gone=True, lock=True)
             conn.execute(
-                "UPDATE records SET text = '', speaker = NULL, embedding = NULL, "
+                "UPDATE records SET text = '', speaker = NULL, embedding = NULL, tsv = '', "
+                "doc_length = 0, "
                 "metadata = '{}', entities = '[]', tags = '[]', status = 'purged', "
                 "version = version + 1, updated_at = %s WHERE id = %s",
                 [now(), record_id],
@@ -684,7 +684,6 @@ class PostgresStore(PostgresSearch, PostgresState):
             "dsn": self.where,
             "server_version": server,
             "schema_version": SCHEMA_VERSION,
-            "text_folding": "unaccent" if self._folded else "none",
             "vector_index": self._vector_index,
             "created_by": self._created_by,
             "embedder": self._embedder.__dict__ if self._embedder else None,

@@ -16,17 +16,23 @@ import numpy as np
 import psycopg
 from psycopg.conninfo import conninfo_to_dict
 
+from memstrata.store import fts
 from memstrata.store.base import Filters
 from memstrata.types import RECORD_FIELDS, Record, Scope
 
 COLUMNS = RECORD_FIELDS
 JSON_COLUMNS = ("metadata", "source_ids", "entities", "tags")
 SELECT = ", ".join(COLUMNS)
+# What full text indexes of a record: the terms SQLite's index holds of its text
+# (weight A) and of its speaker (weight D), which the store passes in
+# (`fts.index_terms`), and how many there are.
+DOCUMENT = "setweight(to_tsvector('simple', %s), 'A') || setweight(to_tsvector('simple', %s), 'D')"
 INSERT = (
-    f"INSERT INTO records ({SELECT}, embedding) VALUES ({', '.join(['%s'] * len(COLUMNS))}, %b)"
+    f"INSERT INTO records ({SELECT}, tsv, doc_length, embedding) "
+    f"VALUES ({', '.join(['%s'] * len(COLUMNS))}, {DOCUMENT}, %s, %b)"
 )
 # Every column but the id, for UPDATE ... SET.
-SETS = ", ".join(f"{c} = %s" for c in COLUMNS[1:])
+SETS = ", ".join([*(f"{c} = %s" for c in COLUMNS[1:]), f"tsv = {DOCUMENT}", "doc_length = %s"])
 
 
 def select(alias: str) -> str:
@@ -39,11 +45,18 @@ def row_to_record(row: Sequence[Any]) -> Record:
 
 
 def record_params(record: Record) -> list[Any]:
-    """The `COLUMNS` values of a record, JSON fields as text."""
+    """The `COLUMNS` values of a record, JSON fields as text, then what full text
+    indexes of it (`DOCUMENT`'s two values and their length)."""
     data = record.to_dict()
     for name in JSON_COLUMNS:
         data[name] = json.dumps(data[name], ensure_ascii=False)
-    return [data[name] for name in COLUMNS]
+    return [data[name] for name in COLUMNS] + document_params(record.text, record.speaker)
+
+
+def document_params(text: str, speaker: str | None) -> list[Any]:
+    """`DOCUMENT`'s values for a text and speaker, and how many terms they hold."""
+    words, names = fts.index_terms([text, speaker or ""])
+    return [" ".join(words), " ".join(names), len(words) + len(names)]
 
 
 def vector_param(vector: np.ndarray | None) -> np.ndarray | None:

@@ -1,10 +1,11 @@
-"""Search in the PostgreSQL store: full text over the generated `tsvector` column
-(GIN), vectors over the pgvector column (exact in a small scope, HNSW beyond).
+"""Search in the PostgreSQL store: full text over the `tsvector` column (GIN), vectors
+over the pgvector column (exact in a small scope, HNSW beyond).
 
-Full text ranks by BM25 as SQLite's FTS5 computes it (k1 1.2, b 0.75, the speaker
-weighted 0.3, idf floored at 1e-6), so both backends give a record the same score
-over the same records: a term's frequency in a record is `ts_rank_cd` of that term
-alone, a record's length is the generated `doc_length`. Document frequencies are
+Full text holds the terms SQLite's own tokenizer finds (`fts.index_terms`), and ranks
+by BM25 as SQLite's FTS5 computes it (k1 1.2, b 0.75, the speaker weighted 0.3, idf
+floored at 1e-6, the rarest 8 terms of a long query), so both backends give a record
+the same score over the same records: a term's frequency in a record is `ts_rank_cd`
+of that term alone, a record's length is `doc_length`. Document frequencies are
 counted with the GIN index, up to `DF_CAP` rows a term (beyond that the planner's
 statistics tell how common it is), over the whole table as SQLite counts them, and
 kept for a minute, or until this store has written a tenth as many records as it
@@ -30,7 +31,7 @@ import psycopg
 from memstrata.store import fts
 from memstrata.store.base import EmbedderInfo, Filters
 from memstrata.store.postgres_rows import as_array, filter_sql, scope_sql, vector_param
-from memstrata.store.postgres_schema import TEXT_CONFIG, index_key
+from memstrata.store.postgres_schema import index_key
 from memstrata.types import Scope
 
 EXACT_MAX = 5_000  # vectors in scope up to which vector search is an exact scan
@@ -51,22 +52,18 @@ _SCOPE_TERMS = 4
 # bm25(records_fts, 1.0, 0.3).
 # (A record without the term skips the call, which costs far more than the match.)
 _TF = (
-    f"CASE WHEN tsv @@ to_tsquery('{TEXT_CONFIG}', %s) THEN "
-    f"ts_rank_cd('{{0.3, 0, 0, 1}}', tsv, to_tsquery('{TEXT_CONFIG}', %s), 0) ELSE 0 END"
+    "CASE WHEN tsv @@ %s::tsquery THEN ts_rank_cd('{0.3, 0, 0, 1}', tsv, %s::tsquery, 0) ELSE 0 END"
 )
 _LIVE = "status NOT IN ('deleted', 'purged')"
 _PARTS = {None: _LIVE, True: f"{_LIVE} AND derived", False: f"{_LIVE} AND NOT derived"}
-_WORD = re.compile(r"[^\W_]+")  # as fts.tokens splits, without folding accents
 
 
-def query_words(text: str, folded: bool) -> list[str]:
-    """The query's terms as `fts.query_terms` finds them; with accents kept when the
-    database cannot fold them (its index keeps them then too)."""
-    if folded:
-        return fts.query_terms(text)
-    words = _WORD.findall(text.lower())
-    content = [w for w in words if w not in fts.STOPWORDS]
-    return list(dict.fromkeys(content or words))
+def query_terms(text: str) -> list[tuple[str, str]]:
+    """The query's words as SQLite's search takes them (`fts.query_terms`), each
+    with its term as the index holds it (stemmed by FTS5's tokenizer): "use" and
+    "used" are two words of one term, which counts for each, as in FTS5."""
+    words = fts.query_terms(text)
+    return [(w, t[0]) for w, t in zip(words, fts.index_terms(words)) if t]
 
 
 def _quoted(word: str) -> str:
@@ -76,7 +73,6 @@ def _quoted(word: str) -> str:
 
 class PostgresSearch:
     _embedder: EmbedderInfo | None
-    _folded: bool
     _vector_index: str
     exact_max = EXACT_MAX
 
@@ -107,18 +103,21 @@ class PostgresSearch:
     ) -> list[tuple[str, float]]:
         """Best-first (record id, BM25): live records with any of the query's terms
         (its 8 rarest, for a long query), ranked as the module doc says."""
-        words = query_words(query, self._folded)
+        words = query_terms(query)
         if not words or k <= 0:
             return []
         where, params = scope_sql(scope)
         fwhere, fparams = filter_sql(filters)
         with self._read() as conn:
             docs, avgdl = self._corpus(conn, filters.derived)
-            freqs = self._doc_freqs(conn, words, filters.derived, docs)
-            terms = sorted(words, key=lambda w: freqs[w])[:_FTS_TERMS]
+            freqs = self._doc_freqs(conn, [t for _, t in words], filters.derived, docs)
+            if len(words) > _FTS_TERMS:  # the rarest of the terms there are, as SQLite
+                present = [w for w in words if freqs[w[1]] > 0] or words
+                words = sorted(present, key=lambda w: freqs[w[1]])[:_FTS_TERMS]
+            terms = [t for _, t in words]
             weights: list[float] = []
-            for w in terms:
-                weights += [self._idf(docs, freqs[w]), max(avgdl, 1e-9)]
+            for t in terms:
+                weights += [self._idf(docs, freqs[t]), max(avgdl, 1e-9)]
             score = " + ".join(
                 f"%s * f{i} * {_K1 + 1} / (f{i} + {_K1} * ({1 - _B} + {_B} * dl / %s))"
                 for i in range(len(terms))
@@ -127,12 +126,12 @@ class PostgresSearch:
             dl = f"doc_length + {_SCOPE_TERMS}"
             rows = conn.execute(
                 f"SELECT id, {score} AS score FROM (SELECT id, pos, {dl} AS dl, {tfs} "
-                f"FROM records WHERE tsv @@ to_tsquery('{TEXT_CONFIG}', %s) AND {_LIVE} "
+                f"FROM records WHERE tsv @@ %s::tsquery AND {_LIVE} "
                 f"AND {where} AND {fwhere}) m ORDER BY score DESC, pos LIMIT %s",
                 [
                     *weights,
                     *(q for t in terms for q in (_quoted(t), _quoted(t))),
-                    " | ".join(map(_quoted, terms)),
+                    " | ".join(map(_quoted, dict.fromkeys(terms))),
                     *params,
                     *fparams,
                     k,
@@ -190,10 +189,10 @@ class PostgresSearch:
         if not missing:
             return out
         rows = conn.execute(
-            f"SELECT w, to_tsquery('{TEXT_CONFIG}', w)::text, (SELECT count(*) FROM "
-            f"(SELECT 1 FROM records WHERE tsv @@ to_tsquery('{TEXT_CONFIG}', w) "
+            "SELECT w, w::tsquery::text, (SELECT count(*) FROM "
+            "(SELECT 1 FROM records WHERE tsv @@ w::tsquery "
             f"AND {_PARTS[partition]} LIMIT %s) s) FROM unnest(%s::text[]) w",
-            [DF_CAP, [_quoted(w) for w in missing]],
+            [DF_CAP, [_quoted(w) for w in dict.fromkeys(missing)]],
         ).fetchall()
         common: dict[str, float] | None = None
         at = time.monotonic()

@@ -27,7 +27,6 @@ _SCOPE_TERMS = (
 INDEXED = "{r}.status NOT IN ('deleted', 'purged') AND {r}.source_ids = '[]'"
 DERIVED_INDEXED = "{r}.status NOT IN ('deleted', 'purged') AND {r}.source_ids != '[]'"
 FTS_TABLES = {"records_fts": INDEXED, "derived_fts": DERIVED_INDEXED}
-FTS_TOKENIZE = "porter unicode61 remove_diacritics 2"
 
 
 def _fts_triggers(indexed: str, table: str = "records_fts") -> list[str]:

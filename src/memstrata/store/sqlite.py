@@ -929,7 +929,7 @@ class SQLiteStore(DerivedState, KeyTable):
     ) -> list[str]:
         if len(terms) <= keep:
             return terms
-        stems = {t: fts.stem(t) for t in terms}
+        stems = {t: (found or [t])[0] for t, found in zip(terms, fts.index_terms(terms))}
         unique = sorted(set(stems.values()))
         rows = conn.execute(
             f"SELECT term, doc FROM {_VOCAB[table]} WHERE term IN ({','.join('?' * len(unique))})",
