@@ -107,7 +107,8 @@ class _Add:
 
 
 class Memory:
-    """Long-term memory on one SQLite file.
+    """Long-term memory on one SQLite file (a path), or in a PostgreSQL database with
+    pgvector (a ``postgresql://`` DSN; ``pip install 'memstrata[postgres]'``).
 
     >>> m = Memory("agent.db")
     >>> m.add("I moved to Lisbon in March", user_id="alice")

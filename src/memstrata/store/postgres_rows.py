@@ -16,7 +16,7 @@ import numpy as np
 import psycopg
 from psycopg.conninfo import conninfo_to_dict
 
-from memstrata.store import fts
+from memstrata.store import fts, rows
 from memstrata.store.base import Filters
 from memstrata.types import RECORD_FIELDS, Record, Scope
 
@@ -41,7 +41,7 @@ def select(alias: str) -> str:
 
 def row_to_record(row: Sequence[Any]) -> Record:
     """A record from the `SELECT` columns (psycopg has already decoded the JSON)."""
-    return Record.from_dict(dict(zip(COLUMNS, row)))
+    return rows.row_to_record(row, decoded=True)
 
 
 def record_params(record: Record) -> list[Any]:
