@@ -47,6 +47,23 @@ def test_search_equals_brute_force_per_scope_after_growth() -> None:
     assert index.search(query, 5, namespace="ns", user_id="nobody") == []
 
 
+def test_a_search_repeated_after_a_change_sees_the_change() -> None:
+    rng = np.random.default_rng(1)
+    vectors = _unit(rng, 300, 16)
+    index = VectorIndex(16)
+    index.upsert(_rows(vectors, ["u0"] * 300))
+    query = _unit(rng, 1, 16)[0]
+    before = index.search(query, 3, namespace="ns", user_id="u0", kinds=["event"])
+    assert before == index.search(query, 3, namespace="ns", user_id="u0", kinds=["event"])
+    [row] = _rows(query[None, :], ["u0"])
+    row.rowid = 1000  # a new row, at a rowid past any the index has seen
+    index.upsert([row])
+    after = index.search(query, 3, namespace="ns", user_id="u0", kinds=["event"])
+    assert after[0][0] == 1000 and after[1:] == before[:2]
+    index.upsert([VectorRow(**{**row.__dict__, "status": "deleted"})])
+    assert index.search(query, 3, namespace="ns", user_id="u0", kinds=["event"]) == before
+
+
 def test_upsert_moves_status_and_vector_and_time_filters() -> None:
     rng = np.random.default_rng(1)
     vectors = _unit(rng, 10, 8)
