@@ -138,17 +138,14 @@ def test_graph_built_from_an_old_snapshot_replays_what_changed_since() -> None:
                                   0.0, seq) for i in range(n)]  # fmt: skip
 
     index.upsert(rows(1, 400, seq=1))
-    keys, vecs, generation = index.graph_snapshot()  # taken at seq 1
+    source = index.graph_snapshot()  # taken at seq 1
     index.upsert(rows(401, 50, seq=2))  # added while the graph was building
     index.upsert(rows(1, 10, seq=3, status="deleted"))  # deleted meanwhile
-    ann = vectors.AnnIndex(16)
-    ann.add(keys, vecs)
-    assert index.install_ann(ann, 1, generation)
+    ann = source.build(16)
+    assert index.install_ann(ann, 1, source.generation)
     assert len(ann) == 440
     # A snapshot taken before a purge is never installed.
     index.drop_ann()
-    keys, vecs, generation = index.graph_snapshot()
+    source = index.graph_snapshot()
     index.upsert(rows(500, 1, seq=4, status="purged"))
-    stale = vectors.AnnIndex(16)
-    stale.add(keys, vecs)
-    assert not index.install_ann(stale, 3, generation)
+    assert not index.install_ann(source.build(16), 3, source.generation)

@@ -1098,23 +1098,19 @@ class SQLiteStore(DerivedState, KeyTable):
         graph = index.graph_snapshot()
         if graph is None:
             return
-        keys, vectors, generation = graph
 
         def install(ann: AnnIndex) -> None:
-            if index is self._index and index.install_ann(ann, seq, generation):
+            if index is self._index and index.install_ann(ann, seq, graph.generation):
                 self._save_ann()
 
         def build() -> None:
-            ann = AnnIndex(index.dim)
-            ann.add(keys, vectors)
+            ann = graph.build(index.dim)
             with self._index_lock.gen_wlock():
                 # close() waits for this thread before it closes the connection.
                 install(ann)
 
         if not GRAPH_IN_BACKGROUND:  # here, under the sync's write lock already
-            ann = AnnIndex(index.dim)
-            ann.add(keys, vectors)
-            install(ann)
+            install(graph.build(index.dim))
             return
         # Not a daemon: interpreter exit waits for a build rather than killing native
         # code mid-write (which aborts the process) when a Memory was never closed.

@@ -41,10 +41,15 @@ class AnnIndex:
     def __len__(self) -> int:
         return len(self._index)
 
-    def add(self, keys: np.ndarray, vectors: np.ndarray) -> None:
+    def add(self, keys: np.ndarray, vectors: np.ndarray, *, new: bool = False) -> None:
+        """Add (or replace) the vectors of `keys`; `new`: none of them is in the graph
+        yet, so none is looked for. The vectors are not copied when they are float32
+        already."""
         if len(keys):
-            self.remove(keys)
-            self._index.add(keys.astype(np.uint64), vectors.astype(np.float32), threads=0)
+            if not new:
+                self.remove(keys)
+            vectors = np.ascontiguousarray(vectors, dtype=np.float32)
+            self._index.add(keys.astype(np.uint64), vectors, threads=0)
 
     def remove(self, keys: np.ndarray) -> None:
         present = [int(k) for k in keys if self._index.contains(int(k))]
