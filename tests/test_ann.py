@@ -149,3 +149,28 @@ def test_graph_built_from_an_old_snapshot_replays_what_changed_since() -> None:
     source = index.graph_snapshot()
     index.upsert(rows(500, 1, seq=4, status="purged"))
     assert not index.install_ann(source.build(16), 3, source.generation)
+
+
+def test_a_search_of_the_past_uses_the_graph_and_finds_superseded_rows_too(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(vectors, "ANN_MIN", 100)
+    monkeypatch.setattr(vectors, "EXACT_MAX", 100)
+    rng = np.random.default_rng(5)
+    vs = rng.standard_normal((600, 16)).astype(np.float32)
+    vs /= np.linalg.norm(vs, axis=1, keepdims=True)
+    index = vectors.VectorIndex(16)
+    index.upsert([vectors.VectorRow(i + 1, vs[i], "superseded" if i < 20 else "active", "ns",
+                                    None, None, None, "fact", 0.0, 1) for i in range(600)])  # fmt: skip
+    assert index.build_ann(1)
+    searched = []
+    real = vectors.VectorIndex._search_ann
+    monkeypatch.setattr(vectors.VectorIndex, "_search_ann",
+                        lambda self, *a: searched.append(1) or real(self, *a))  # fmt: skip
+    old = index.search(vs[3], 5, namespace="ns", statuses=("active", "superseded"))
+    assert old[0][0] == 4 and searched  # the superseded row itself, with the graph used
+    now = index.search(vs[3], 5, namespace="ns")
+    assert all(rowid > 20 for rowid, _ in now)
+    exact = np.argsort(-(vs @ vs[30]))[:5] + 1
+    both = index.search(vs[30], 5, namespace="ns", statuses=("active", "superseded"))
+    assert [r for r, _ in both][:3] == exact[:3].tolist()

@@ -264,10 +264,20 @@ class VectorIndex:
                 self._masks[key] = (self._changes, mask, candidates)
         if candidates.size == 0:
             return []
-        if self.ann is not None and candidates.size > EXACT_MAX and statuses == ("active",):
-            hits = self._search_ann(query, k, mask, candidates.size)
-            if hits is not None:
-                return hits
+        if self.ann is not None and candidates.size > EXACT_MAX and "active" in statuses:
+            # The graph holds the active rows; others asked for too (what was true
+            # then: superseded facts) are few, and scored exactly beside it.
+            others = candidates[:0]
+            if statuses != ("active",):
+                active = self._vocab["status"].get("active", -1)
+                others = candidates[self._codes["status"][candidates] != active]
+            if others.size <= EXACT_MAX:
+                hits = self._search_ann(query, k, mask, candidates.size - others.size)
+                if hits is not None and others.size:
+                    hits = sorted([*hits, *self._search_exact(query, k, others)],
+                                  key=lambda h: -h[1])[:k]  # fmt: skip
+                if hits is not None:
+                    return hits
         return self._search_exact(query, k, candidates)
 
     def record_ids(self, rowids: Iterable[int]) -> list[str]:
