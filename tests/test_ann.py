@@ -160,8 +160,9 @@ def test_a_search_of_the_past_uses_the_graph_and_finds_superseded_rows_too(
     vs = rng.standard_normal((600, 16)).astype(np.float32)
     vs /= np.linalg.norm(vs, axis=1, keepdims=True)
     index = vectors.VectorIndex(16)
-    index.upsert([vectors.VectorRow(i + 1, vs[i], "superseded" if i < 20 else "active", "ns",
-                                    None, None, None, "fact", 0.0, 1) for i in range(600)])  # fmt: skip
+    statuses = ["superseded" if i < 20 else "active" for i in range(600)]
+    index.upsert([vectors.VectorRow(i + 1, vs[i], statuses[i], "ns", None, None, None, "fact",
+                                    0.0, 1) for i in range(600)])  # fmt: skip
     assert index.build_ann(1)
     searched = []
     real = vectors.VectorIndex._search_ann

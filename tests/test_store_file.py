@@ -69,6 +69,26 @@ def test_older_schema_needs_an_explicit_migration(db_path: Path) -> None:
         Memory(db_path, embedder="hash")
 
 
+def test_an_upgrade_that_only_adds_indexes_runs_at_open(db_path: Path) -> None:
+    with Memory(db_path, embedder="hash") as m:
+        [turn] = m.add("the ferry leaves at noon", user_id="ann")
+    conn = sqlite3.connect(db_path)
+    conn.execute("DROP INDEX records_time")  # as a version 5 file was
+    conn.execute("UPDATE meta SET value = '5' WHERE key = 'schema_version'")
+    conn.commit()
+    conn.close()
+    with Memory(db_path, embedder="hash") as m:  # no migrate=True needed
+        assert m.stats()["schema_version"] == SCHEMA_VERSION
+        assert m.get(turn.id, user_id="ann").text == "the ferry leaves at noon"
+    conn = sqlite3.connect(db_path)
+    plan = conn.execute(
+        "EXPLAIN QUERY PLAN SELECT occurred_at FROM records WHERE namespace = 'default' "
+        "AND kind = 'event' AND status = 'active' ORDER BY occurred_at DESC LIMIT 1"
+    ).fetchall()
+    conn.close()
+    assert "records_time" in str(plan)
+
+
 def test_foreign_files_are_refused(tmp_path: Path) -> None:
     text = tmp_path / "notes.txt"
     text.write_text("hello, not a database at all....")

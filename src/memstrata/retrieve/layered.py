@@ -47,6 +47,7 @@ from memstrata.form.statements import statements
 from memstrata.ids import day_end, day_start, parse_stored_time
 from memstrata.retrieve import present
 from memstrata.retrieve.query import QueryInfo, names_match
+from memstrata.retrieve.reads import SearchReads
 from memstrata.store.base import Filters, Store
 from memstrata.types import Record, Scope
 
@@ -83,7 +84,7 @@ def derived(record: Record) -> bool:
 
 
 def search(
-    store: Store,
+    backend: Store,
     query: str,
     embedding: Callable[[], np.ndarray | None],
     info: QueryInfo,
@@ -97,6 +98,7 @@ def search(
     the query's vector (or None); it is asked for after the full-text search, so
     that the query can be embedded meanwhile. `text_query` is what full text looks
     for (the query by default; `Memory` leaves out the speakers it names)."""
+    store = SearchReads(backend)
     kinds = filters.kinds or EVIDENCE_KINDS
     past = present.asks_about_past(query)
     statuses = filters.statuses
@@ -114,7 +116,7 @@ def search(
         store.vector_search(vector, scope, flt, VECTOR_DEPTH) if vector is not None else []
     )
     ids = list(dict.fromkeys([i for i, _ in text_hits] + [i for i, _ in vector_hits]))
-    records = {r.id: r for r in store.get_many(ids, scope, shared=True)}
+    records = {r.id: r for r in store.get_many(ids, scope)}
     units: dict[str, Evidence] = {}
     pending: dict[str, list[tuple[int, float, Record]]] = {}
 
@@ -143,7 +145,7 @@ def search(
             evidence.ranks["dense"] = {"rank": rank, "score": score}
     # Statements reach their turn; turns reached only through a statement are fetched.
     missing = [u for u in pending if u not in units]
-    for record in store.get_many(missing, scope, shared=True):
+    for record in store.get_many(missing, scope):
         if record.status == "active" and _passes(record, filters):
             unit(record)
     # A time the query names is a source of its own: what happened then, even in
@@ -224,7 +226,7 @@ def held(record: Record, as_of: str | None) -> bool:
 
 
 def _successors(
-    store: Store, units: dict[str, Evidence], scope: Scope, filters: Filters, *, move: bool
+    store: SearchReads, units: dict[str, Evidence], scope: Scope, filters: Filters, *, move: bool
 ) -> None:
     """Each turn whose fact a newer fact superseded (by `as_of`, when given) says
     until when it held; with `move` (a question about the present), it ranks just
@@ -237,7 +239,7 @@ def _successors(
     if not successors:
         return
     wanted = [*successors, *(n for ns in successors.values() for n in ns)]
-    found = {r.id: r for r in store.get_many(wanted, scope, shared=True)}
+    found = {r.id: r for r in store.get_many(wanted, scope)}
     moves: dict[str, str] = {}  # older turn -> newer turn
     for old_fact, news in successors.items():
         old = found.get(old_fact)
@@ -256,7 +258,7 @@ def _successors(
     if not move:
         return
     missing = [t for t in moves.values() if t not in units]
-    for newer in store.get_many(missing, scope, shared=True):
+    for newer in store.get_many(missing, scope):
         if newer.status == "active" and _passes(newer, filters):
             units[newer.id] = Evidence(newer, score=-1.0)
     for older, new in sorted(moves.items(), key=lambda m: -units[m[0]].score):
@@ -325,7 +327,9 @@ def _prefer_present(
         units[uid].score = score
 
 
-def _in_time(store: Store, scope: Scope, filters: Filters, span: tuple[date, date]) -> list[Record]:
+def _in_time(
+    store: SearchReads, scope: Scope, filters: Filters, span: tuple[date, date]
+) -> list[Record]:
     """The newest TIME_DEPTH memories (as stored) that occurred in the span, and the
     turns whose facts held in it ("yesterday" said the day after)."""
     since, until = day_start(span[0]), day_end(span[1])
@@ -339,7 +343,7 @@ def _in_time(store: Store, scope: Scope, filters: Filters, span: tuple[date, dat
     page = store.list_records(scope, narrowed, limit=TIME_DEPTH, cursor=None)
     found = {r.id: r for r in page.records}
     told = [i for i in store.valid_between(scope, since, until, TIME_DEPTH) if i not in found]
-    for record in store.get_many(told, scope, shared=True):
+    for record in store.get_many(told, scope):
         if record.status == "active" and _passes(record, filters):
             found[record.id] = record
     return list(found.values())
@@ -356,7 +360,7 @@ def _passes(record: Record, filters: Filters) -> bool:
 
 
 def _dense(
-    store: Store, units: dict[str, Evidence], vector: np.ndarray, text_of: dict[str, float],
+    store: SearchReads, units: dict[str, Evidence], vector: np.ndarray, text_of: dict[str, float],
     scope: Scope, settings: Settings,
 ) -> None:  # fmt: skip
     """Each evidence's own cosine where the vector search did not give it, and each
@@ -397,7 +401,7 @@ def _dense(
             e.text = max(e.text, joint)
 
 
-def _windows(store: Store, units: dict[str, Evidence], scope: Scope) -> list[tuple[str, str]]:
+def _windows(store: SearchReads, units: dict[str, Evidence], scope: Scope) -> list[tuple[str, str]]:
     """(turn, neighbour) pairs read together: every turn with the turn before it in
     its session ("Yes, last Friday!" after "When did you go?"), and a user's turn
     also with the assistant's reply to it, which restates what was asked ("Got it:
@@ -415,7 +419,7 @@ def _windows(store: Store, units: dict[str, Evidence], scope: Scope) -> list[tup
     after = {u: others[0] for u, others in store.linked(asked, "next").items() if others}
     unknown = [o for o in after.values() if o not in units]
     roles = {o: units[o].record.role for o in after.values() if o in units}
-    roles.update((r.id, r.role) for r in store.get_many(unknown, scope, shared=True))
+    roles.update((r.id, r.role) for r in store.get_many(unknown, scope))
     pairs.extend((u, o) for u, o in after.items() if roles.get(o) == "assistant")
     return pairs
 
@@ -440,7 +444,7 @@ def _combine(units: dict[str, Evidence], settings: Settings) -> None:
 
 
 def _boost(
-    store: Store,
+    store: SearchReads,
     units: dict[str, Evidence],
     vector: np.ndarray | None,
     info: QueryInfo,
@@ -493,7 +497,7 @@ def _in_range(e: Evidence, span: tuple[date, date]) -> bool:
 
 
 def _routed(
-    store: Store, units: dict[str, Evidence], vector: np.ndarray | None, scope: Scope,
+    store: SearchReads, units: dict[str, Evidence], vector: np.ndarray | None, scope: Scope,
     settings: Settings,
 ) -> dict[str, float]:  # fmt: skip
     """Coarse to fine: the boost each evidence gets from being part of one of the
@@ -520,7 +524,7 @@ def _routed(
 
 
 def _spread(
-    store: Store, units: dict[str, Evidence], scope: Scope, filters: Filters, weight: float
+    store: SearchReads, units: dict[str, Evidence], scope: Scope, filters: Filters, weight: float
 ) -> None:
     ranked = sorted(units, key=lambda u: -units[u].score)[:SPREAD_FROM]
     after = store.linked(ranked, "next")
@@ -530,7 +534,7 @@ def _spread(
         for other in (*after.get(uid, ()), *before.get(uid, ())):
             gains[other] = gains.get(other, 0.0) + weight * units[uid].score
     new = [u for u in gains if u not in units]
-    for record in store.get_many(new, scope, shared=True):
+    for record in store.get_many(new, scope):
         if record.status == "active" and _passes(record, filters):
             units[record.id] = Evidence(record)
     for uid, gain in gains.items():
@@ -538,7 +542,9 @@ def _spread(
             units[uid].score += gain
 
 
-def _feedback(store: Store, units: dict[str, Evidence], vector: np.ndarray, weight: float) -> None:
+def _feedback(
+    store: SearchReads, units: dict[str, Evidence], vector: np.ndarray, weight: float
+) -> None:
     """Pseudo-relevance feedback: the question moved toward its best `FEEDBACK_FROM`
     matches (q + their mean vector) scores the best `FEEDBACK_DEPTH` again, and
     `weight` times that cosine (scaled to the spread of their scores) is added. The

@@ -142,6 +142,9 @@ MIGRATIONS: list[list[str]] = [
         # are indexed again after these statements (`_index_text_again`).
         "ALTER TABLE records ALTER COLUMN tsv DROP EXPRESSION",
         "ALTER TABLE records ALTER COLUMN doc_length DROP EXPRESSION",
+        # The newest turn of a whole namespace (the reference time of "last week").
+        "CREATE INDEX records_time ON records (namespace, kind, occurred_at)",
+        "ALTER TABLE records ALTER COLUMN embedding SET STORAGE MAIN",
     ],
 ]
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 
-SCHEMA_VERSION = 5
+SCHEMA_VERSION = 6
 
 # One term per scope part: the letter n, u, a or s, the value in hex (any text becomes
 # one token) and a closing 0 (a token ending in a digit is never stemmed). A missing
@@ -214,7 +214,18 @@ MIGRATIONS: list[list[str]] = [
            SELECT rowid, text, speaker, scope_terms FROM records r
            WHERE {DERIVED_INDEXED.format(r="r")}""",
     ],
+    # 6: the newest turn of a whole namespace (the reference time of "last week") is
+    # found through an index: without it, a search over 200k records spent 350 ms
+    # sorting them. An index only: applied at open, without `migrate`.
+    ["CREATE INDEX records_time ON records (namespace, kind, occurred_at)"],
 ]
+
+
+def index_only(version: int) -> bool:
+    """Whether upgrading from `version` only adds indexes (nothing to back up first)."""
+    steps = MIGRATIONS[version:]
+    return all(st.lstrip().upper().startswith("CREATE INDEX") for step in steps for st in step)
+
 
 assert len(MIGRATIONS) == SCHEMA_VERSION
 

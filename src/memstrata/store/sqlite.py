@@ -50,7 +50,7 @@ from memstrata.store.rows import (
     scope_sql,
     snapshot,
 )
-from memstrata.store.schema import MIGRATIONS, SCHEMA_VERSION
+from memstrata.store.schema import MIGRATIONS, SCHEMA_VERSION, index_only
 from memstrata.store.sqlite_ann import AnnIndex
 from memstrata.store.sqlite_keys import KeyTable
 from memstrata.store.sqlite_vectors import VectorIndex, VectorRow
@@ -181,7 +181,7 @@ class SQLiteStore(DerivedState, KeyTable):
                     f"{self.path} has schema version {version}, newer than this memstrata "
                     f"({__version__}, schema {SCHEMA_VERSION}); upgrade memstrata"
                 )
-            if 0 < version < SCHEMA_VERSION and not migrate:
+            if 0 < version < SCHEMA_VERSION and not migrate and not index_only(version):
                 raise ConfigError(
                     f"{self.path} has schema version {version}; this memstrata needs "
                     f"{SCHEMA_VERSION}. Back the file up, then run `memstrata migrate --db "
