@@ -161,6 +161,19 @@ def test_open_store_picks_the_backend_by_target(pg_dsn: str, tmp_path: Path) -> 
     lite.close()
 
 
+def test_a_dsn_carries_the_stores_own_options(pg_dsn: str) -> None:
+    sep = "&" if "?" in pg_dsn else "?"
+    store = open_store(f"{pg_dsn}{sep}pool_size=3&vector_index=halfvec")
+    assert isinstance(store, PostgresStore) and store._pool.max_size == 3
+    store.bind_embedder(INFO)
+    assert store.stats(A)["vector_index"] == "halfvec"
+    assert "pool_size" not in store.dsn and "vector_index" not in store.dsn
+    store.close()
+    for bad in ("pool_size=0", "pool_size=lots"):
+        with pytest.raises(ConfigError, match="pool_size"):
+            open_store(f"{pg_dsn}{sep}{bad}")
+
+
 def test_without_psycopg_a_dsn_names_the_extra_to_install(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
