@@ -221,6 +221,24 @@ def test_records_read_again_show_every_change_made_since_by_anyone(pg_dsn: str) 
     b.close()
 
 
+def test_a_bulk_load_builds_the_vector_index_once_and_an_interrupted_one_is_mended(
+    store: PostgresStore, pg_dsn: str
+) -> None:
+    def index() -> object:
+        with psycopg.connect(pg_dsn) as conn:
+            return conn.execute("SELECT to_regclass('records_embedding')").fetchone()[0]
+
+    with store.bulk_load():
+        assert index() is None  # writes meanwhile do not maintain it
+        [r] = _put(store, ["the lighthouse keeper waved"])
+        assert store.vector_search(EMB.embed([r.text])[0], A, Filters(), 1)[0][0] == r.id
+    assert index() is not None
+    with psycopg.connect(pg_dsn, autocommit=True) as conn:
+        conn.execute("DROP INDEX records_embedding")  # as a copy killed half-way leaves it
+    PostgresStore(pg_dsn).close()
+    assert index() is not None
+
+
 def test_a_changed_model_rebinds_the_vector_column(store: PostgresStore) -> None:
     [r] = _put(store, ["harbour ferry"])
     wide = HashEmbedder(48)

@@ -12,6 +12,7 @@ stores by counts and by a checksum of every record, its vector and its history.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 from collections.abc import Callable, Iterator
@@ -51,6 +52,30 @@ def copy_store(
     if info is not None:
         target.bind_embedder(info)
     done = Copied()
+    # A backend that indexes faster all at once (PostgreSQL's HNSW) is told a copy
+    # is under way; the SQLite store builds its graph once, after loading, anyway.
+    bulk = getattr(target, "bulk_load", None)
+    with bulk() if bulk is not None else contextlib.nullcontext():
+        _copy_records(source, target, batch, progress, done)
+    for links in _batches(source.iter_links(), batch):
+        target.add_links(links)
+        done.links += len(links)
+    state = {k: v for k, v in source.state_items("") if not k.startswith(_COUNTERS)}
+    if state:
+        target.set_state(state)
+        done.state = len(state)
+    _copy_counters(source, target)
+    done.keys = _copy_keys(source, target)
+    return done
+
+
+def _copy_records(
+    source: Store,
+    target: Store,
+    batch: int,
+    progress: Callable[[str, int], None] | None,
+    done: Copied,
+) -> None:
     for namespace in sorted(source.namespaces()):
         items: list[tuple[Record, np.ndarray | None, list[HistoryEntry]]] = []
         seen = 0
@@ -64,16 +89,6 @@ def copy_store(
         done.by_namespace[namespace] = seen
         if progress:
             progress(namespace, seen)
-    for links in _batches(source.iter_links(), batch):
-        target.add_links(links)
-        done.links += len(links)
-    state = {k: v for k, v in source.state_items("") if not k.startswith(_COUNTERS)}
-    if state:
-        target.set_state(state)
-        done.state = len(state)
-    _copy_counters(source, target)
-    done.keys = _copy_keys(source, target)
-    return done
 
 
 def _flush(

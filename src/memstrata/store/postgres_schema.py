@@ -161,12 +161,18 @@ def index_key(kind: str, dim: int) -> str:
     return "embedding" if kind == "vector" else f"(embedding::halfvec({int(dim)}))"
 
 
+def vector_index_ddl(dim: int, kind: str = "vector") -> str:
+    """The HNSW index for cosine search over the vector column."""
+    ops = "vector_cosine_ops" if kind == "vector" else "halfvec_cosine_ops"
+    key = index_key(kind, dim)
+    return f"CREATE INDEX IF NOT EXISTS records_embedding ON records USING hnsw ({key} {ops})"
+
+
 def vector_ddl(dim: int, kind: str = "vector") -> list[str]:
     """Fix the vector column's dimension and index it for cosine search (HNSW),
     dropping the index of an earlier model. The column must hold no vector of
     another dimension (a rebind empties it first)."""
     assert kind in VECTOR_INDEXES
-    ops = "vector_cosine_ops" if kind == "vector" else "halfvec_cosine_ops"
     return [
         "DROP INDEX IF EXISTS records_embedding",
         f"ALTER TABLE records ALTER COLUMN embedding TYPE vector({int(dim)})",
@@ -174,7 +180,7 @@ def vector_ddl(dim: int, kind: str = "vector") -> list[str]:
         # and fetching each from TOAST took 2.7x as long (an exact scan of 1,500 rows
         # of 384 floats: 5.5 -> 2.0 ms).
         "ALTER TABLE records ALTER COLUMN embedding SET STORAGE MAIN",
-        f"CREATE INDEX records_embedding ON records USING hnsw ({index_key(kind, dim)} {ops})",
+        vector_index_ddl(dim, kind),
         f"INSERT INTO meta (key, value) VALUES ('vector_index', '{kind}') "
         "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
     ]
