@@ -251,13 +251,13 @@ class VectorIndex:
                 and allowed_rowids is None:  # fmt: skip
             _, mask, candidates = cached
         else:
-            found = self._candidates(
+            found = self._mask(
                 namespace, user_id, agent_id, session_id, kinds, statuses, since, until,
                 allowed_rowids, derived,
             )  # fmt: skip
             if found is None:
                 return []
-            mask, candidates = found
+            mask, candidates = found, np.flatnonzero(found)
             if since is None and until is None and allowed_rowids is None:
                 if len(self._masks) >= 32:
                     self._masks.clear()
@@ -294,30 +294,6 @@ class VectorIndex:
         rows = self._matrix[[p for _, p in wanted]]
         return {r: rows[i] for i, (r, _) in enumerate(wanted)}
 
-    def _candidates(
-        self,
-        namespace: str,
-        user_id: str | None,
-        agent_id: str | None,
-        session_id: str | None,
-        kinds: Iterable[str] | None,
-        statuses: Iterable[str],
-        since: float | None,
-        until: float | None,
-        allowed_rowids: Iterable[int] | None,
-        derived: bool | None,
-    ) -> tuple[np.ndarray, np.ndarray] | None:
-        """The mask of the rows a search may return, and their positions."""
-        mask = self._mask(
-            namespace, user_id, agent_id, session_id, kinds, statuses, since, until,
-            allowed_rowids,
-        )  # fmt: skip
-        if mask is None:
-            return None
-        if derived is not None:
-            mask &= self._derived[: self._size] == derived
-        return mask, np.flatnonzero(mask)
-
     def _mask(
         self,
         namespace: str,
@@ -329,7 +305,9 @@ class VectorIndex:
         since: float | None,
         until: float | None,
         allowed_rowids: Iterable[int] | None,
+        derived: bool | None = None,
     ) -> np.ndarray | None:
+        """Which rows a search may return (None: none can)."""
         n = self._size
         ns_code = self._vocab["namespace"].get(namespace)
         if ns_code is None:
@@ -355,6 +333,8 @@ class VectorIndex:
             allowed = np.zeros(n, dtype=bool)
             allowed[positions] = True
             mask &= allowed
+        if derived is not None:
+            mask &= self._derived[:n] == derived
         return mask
 
     def _search_exact(self, query: np.ndarray, k: int, candidates: np.ndarray) -> list:
