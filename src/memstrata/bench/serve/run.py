@@ -13,6 +13,7 @@ from typing import Any
 
 from memstrata.bench import machine, report
 from memstrata.bench.measure import Log, latency_summary, stderr_log
+from memstrata.bench.serve.kill import disruption, outage_figures
 from memstrata.bench.serve.load import LoadResult, Sample, run_load
 from memstrata.bench.serve.plan import (
     NAMESPACE,
@@ -22,9 +23,11 @@ from memstrata.bench.serve.plan import (
     ServeConfig,
     command_line,
     plan_requests,
+    redact_dsn,
 )
 from memstrata.bench.serve.report import write_outputs
 from memstrata.bench.serve.server import slots_in_use, start_server
+from memstrata.bench.serve.target import store_target
 from memstrata.errors import NotFound
 from memstrata.memory import Memory
 
@@ -79,31 +82,38 @@ def run_serve(config: ServeConfig, log: Log = stderr_log) -> dict[str, Any]:
             "k": K,
             "namespace": NAMESPACE,
             "command": command_line(config),
+            "db": None if config.db is None else redact_dsn(config.db),
         },
         "machine": machine.machine_info(PACKAGES),
         "source_revision": machine.source_revision(),
     }
-    with tempfile.TemporaryDirectory(prefix="memstrata-serve-") as folder:
-        path = Path(folder) / "serve.db"
+    with tempfile.TemporaryDirectory(prefix="memstrata-serve-") as folder, \
+            store_target(config, Path(folder)) as store:  # fmt: skip
+        results["store"] = {"backend": store.backend, "target": store.shown}
         # Formation in the background, as `memstrata serve` runs it.
-        memory = Memory(path, embedder=config.embedder, background_formation=True)
+        memory = Memory(store.target, embedder=config.embedder, background_formation=True)
         opened: Memory | None = memory  # what is open now, to close on the way out
         try:
             preloaded, preload_s = _preload(memory, batches)
             memory.flush()
-            log(f"preloaded {preloaded:,} turns in {preload_s:.1f} s")
+            log(f"preloaded {preloaded:,} turns ({store.backend}) in {preload_s:.1f} s")
             results["config"]["embedder_name"] = memory.embedder.name
             _, secret = _create_key(memory)
             if config.server == "process":
-                memory.close()  # the child process opens the file itself
+                memory.close()  # the child process opens the store itself
                 opened = None
-            with start_server(path, config.embedder, config.host, config.server,
-                              opened, config.slots) as server:  # fmt: skip
+            log_path = Path(folder) / "server.log"
+            with start_server(store.target, config.embedder, config.host, config.server,
+                              opened, config.slots, log_path) as server:  # fmt: skip
                 log(f"server ({server.mode}) ready at {server.url} in {server.startup_s:.1f} s")
-                load = run_load(server.url, secret, plan, config)
+                disrupt, outage = None, None
+                if config.kill is not None:
+                    disrupt, outage = disruption(config.kill, server, store, len(plan),
+                                                 config.seconds, log)  # fmt: skip
+                load = run_load(server.url, secret, plan, config, disrupt)
             server_log = _keep_log(server.log_path, config.out)
-            # Read back from the file, after the server has stopped.
-            opened = opened or Memory(path, embedder=config.embedder)
+            # Read back from the store, after the server has stopped.
+            opened = opened or Memory(store.target, embedder=config.embedder)
             writes = verify_writes(opened, load.acked, preloaded)
         finally:
             if opened is not None:
@@ -127,6 +137,7 @@ def run_serve(config: ServeConfig, log: Log = stderr_log) -> dict[str, Any]:
             if figures["n"]
         },
         errors=_error_figures(load),
+        outage=None if outage is None else outage_figures(outage, load.samples),
         writes=writes,
         load_average_after=machine.load_average(),
     )
@@ -161,17 +172,20 @@ def _create_key(memory: Memory) -> tuple[str, str]:
 
 
 def _load_figures(load: LoadResult, planned: int) -> dict[str, Any]:
-    done = Counter(s.verb for s in load.samples)
+    """Requests finished (a retried request once, by its last attempt)."""
+    final = [s for s in load.samples if not s.retried]
+    done = Counter(s.verb for s in final)
     wall = load.wall_s
     return {
         "planned": planned,
-        "done": len(load.samples),
+        "done": len(final),
         "by_verb": {v: done.get(v, 0) for v in VERBS},
         "wall_s": wall,
-        "req_per_s": len(load.samples) / wall if wall else None,
+        "req_per_s": len(final) / wall if wall else None,
         "req_per_s_by_verb": {v: done.get(v, 0) / wall if wall else None for v in VERBS},
         "stopped_by": load.stopped_by,
-        "acked_adds": sum(1 for s in load.samples if s.verb == "add" and s.error is None),
+        "acked_adds": sum(1 for s in final if s.verb == "add" and s.error is None),
+        "attempts": len(load.samples),
     }
 
 
@@ -184,6 +198,7 @@ def _latency(samples: Sequence[Sample]) -> dict[str, Any]:
 
 
 def _error_figures(load: LoadResult) -> dict[str, Any]:
+    """Every failed attempt (a request retried in a kill run may fail several times)."""
     failed = [s for s in load.samples if s.error is not None]
     return {
         "count": len(failed),

@@ -3,6 +3,9 @@ process (its own GIL, as deployed) or in a thread of this process."""
 
 from __future__ import annotations
 
+import contextlib
+import os
+import signal
 import socket
 import subprocess
 import sys
@@ -13,10 +16,12 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from memstrata.bench.serve.plan import check_loopback
 from memstrata.errors import BackendError, ConfigError, InvalidInput
 from memstrata.memory import Memory
+from memstrata.store.backends import is_postgres
 
 _READY_TIMEOUT_S = 180.0  # a child process imports the stack and loads the model
 _STOP_TIMEOUT_S = 30.0
@@ -31,16 +36,18 @@ class RunningServer:
     mode: str
     startup_s: float
     log_path: Path | None
+    child: ServerChild | None = None  # a child process, which can be killed and restarted
 
 
-def _listening_socket(host: str) -> socket.socket:
-    """A socket bound to a free port of `host` and listening, handed to the server
-    (so no other process can take the port between choosing and binding it)."""
+def _listening_socket(host: str, port: int = 0) -> socket.socket:
+    """A socket bound to `port` of `host` (a free one for 0) and listening, handed to
+    the server (so no other process can take the port between choosing and binding
+    it)."""
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_STREAM)
     try:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind((host, 0))
+        sock.bind((host, port))
         sock.listen(2048)
     except OSError:
         sock.close()
@@ -103,24 +110,55 @@ def _in_thread(sock: socket.socket, memory: Memory, slots: int | None) -> tuple[
     return stop, thread.is_alive
 
 
-def _in_child(
-    sock: socket.socket, path: Path, embedder: str, slots: int | None, log_path: Path
-) -> tuple[Stop, Alive]:
-    with open(log_path, "wb") as log:
-        child = subprocess.Popen(
-            [sys.executable, "-c",
-             "import sys; from memstrata.bench.serve.server import serve_worker; "
-             "serve_worker(sys.argv[1:])",
-             str(path), embedder, str(sock.fileno()), str(slots or 0)],
-            pass_fds=(sock.fileno(),), stdin=subprocess.DEVNULL, stdout=log,
-            stderr=subprocess.STDOUT,
-        )  # fmt: skip
-    # Only the child listens now: if it dies, connecting fails at once rather than
-    # waiting in the backlog of a socket nobody accepts on.
-    sock.close()
+class ServerChild:
+    """The server in a child process on a store `target` (a path or a DSN), which
+    can be SIGKILLed and started again on the same port."""
 
-    def stop() -> None:
-        if child.poll() is not None:
+    def __init__(
+        self, target: str, embedder: str, slots: int | None, log_path: Path, url: str
+    ) -> None:
+        self.target, self.embedder, self.slots = target, embedder, slots
+        self.log_path, self.url = log_path, url
+        self._child: subprocess.Popen[bytes] | None = None
+
+    def start(self, sock: socket.socket) -> None:
+        """Serve on the listening `sock`, which this process then closes: only the
+        child listens, so if it dies, connecting fails at once rather than waiting in
+        the backlog of a socket nobody accepts on."""
+        with open(self.log_path, "ab") as log:
+            self._child = subprocess.Popen(
+                [sys.executable, "-c",
+                 "import sys; from memstrata.bench.serve.server import serve_worker; "
+                 "serve_worker(sys.argv[1:])",
+                 self.target, self.embedder, str(sock.fileno()), str(self.slots or 0)],
+                pass_fds=(sock.fileno(),), stdin=subprocess.DEVNULL, stdout=log,
+                stderr=subprocess.STDOUT,
+            )  # fmt: skip
+        sock.close()
+
+    def alive(self) -> bool:
+        return self._child is not None and self._child.poll() is None
+
+    def kill(self) -> None:
+        """SIGKILL the server process (by its pid) and reap it."""
+        if self._child is None or not self.alive():
+            raise BackendError("the server process is not running, so it cannot be killed")
+        with contextlib.suppress(ProcessLookupError):  # it ended meanwhile
+            os.kill(self._child.pid, signal.SIGKILL)
+        self._child.wait(_STOP_TIMEOUT_S)
+
+    def restart(self) -> float:
+        """Start the server again on the same port and store; the seconds until it
+        was ready."""
+        began = time.perf_counter()
+        host, port = urlsplit(self.url).hostname or "", urlsplit(self.url).port or 0
+        self.start(_listening_socket(host, port))
+        _wait_ready(self.url, self.alive, self.log_path)
+        return time.perf_counter() - began
+
+    def stop(self) -> None:
+        child = self._child
+        if child is None or child.poll() is not None:
             return
         child.terminate()  # uvicorn shuts down gracefully on SIGTERM
         try:
@@ -132,36 +170,44 @@ def _in_child(
                 f"the server process did not stop in {_STOP_TIMEOUT_S:.0f} s; killed it"
             ) from None
 
-    return stop, lambda: child.poll() is None
-
 
 @contextmanager
 def start_server(
-    path: Path,
+    path: str | Path,
     embedder: str,
     host: str,
     mode: str,
     memory: Memory | None = None,
     slots: int | None = None,
+    log_path: Path | None = None,
 ) -> Iterator[RunningServer]:
-    """Serve the store at `path` on a free port of `host` (loopback only) until the
-    block ends. "process" runs uvicorn in a child Python process (its own GIL, as a
-    deployment would); "thread" runs it in this process on the open `memory`.
-    `slots` is the server's `--slots` (None: its default)."""
+    """Serve the store at `path` (a SQLite file, or a PostgreSQL DSN) on a free port
+    of `host` (loopback only) until the block ends. "process" runs uvicorn in a child
+    Python process (its own GIL, as a deployment would), writing to `log_path`
+    (default: beside the store file); "thread" runs it in this process on the open
+    `memory`. `slots` is the server's `--slots` (None: its default)."""
     check_loopback(host)
     start = time.perf_counter()
-    log_path = path.with_name(path.name + ".server.log") if mode == "process" else None
+    log_path = log_path if mode == "process" else None
+    if mode == "process" and log_path is None:
+        if isinstance(path, str) and is_postgres(path):
+            raise InvalidInput("a server process on a PostgreSQL store needs a log_path")
+        log_path = Path(path).with_name(Path(path).name + ".server.log")
+    child: ServerChild | None = None
     with _listening_socket(host) as sock:
         url = _url(sock, host)
-        if log_path is not None:
-            stop, alive = _in_child(sock, path, embedder, slots, log_path)
+        if mode == "process":
+            assert log_path is not None
+            child = ServerChild(str(path), embedder, slots, log_path, url)
+            child.start(sock)
+            stop, alive = child.stop, child.alive
         elif memory is not None:
             stop, alive = _in_thread(sock, memory, slots)
         else:
             raise InvalidInput("a server in a thread needs the open Memory")
         try:
             _wait_ready(url, alive, log_path)
-            yield RunningServer(url, mode, time.perf_counter() - start, log_path)
+            yield RunningServer(url, mode, time.perf_counter() - start, log_path, child)
         finally:
             stop()
 
